@@ -1,0 +1,178 @@
+"""Builds etcd, kube-apiserver and kube-controller-manager from Go modules, once, into a cache.
+
+Nothing can be downloaded from release sites where this project is developed, but the Go module proxy
+is reachable, and Kubernetes and etcd are ordinary Go modules. The wrapper modules in
+`tools/controlplane/{etcd,kube}` pin the versions (and every staging-module `replace`); this module
+compiles them into a directory keyed by those pins, so a changed pin rebuilds and an unchanged one
+costs nothing. A cold build takes minutes, so it reports what it is doing and how far along it is.
+
+Called by `rental_devenv.controlplane` (and the `rental-controlplane build` command).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Binaries", "cache_root", "ensure_binaries", "kubernetes_version"]
+
+_SOURCES = Path(__file__).resolve().parent.parent / "controlplane"
+_PROGRESS_EVERY_SECONDS = 15.0
+
+
+@dataclass(frozen=True)
+class Binaries:
+    etcd: Path
+    kube_apiserver: Path
+    kube_controller_manager: Path
+
+
+def cache_root() -> Path:
+    """Where binaries and control-plane state live: outside the repository, shared by clones."""
+    configured = os.environ.get("RENTAL_DEVENV_CACHE")
+    if configured:
+        return Path(configured)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "purifier-rental"
+
+
+def _required_version(go_mod: Path, module: str) -> str:
+    match = re.search(rf"^\s*(?:require\s+)?{re.escape(module)}\s+(v\S+)", go_mod.read_text(), re.M)
+    if not match:
+        raise RuntimeError(f"{go_mod}: no requirement on {module}")
+    return match.group(1)
+
+
+def kubernetes_version() -> str:
+    return _required_version(_SOURCES / "kube" / "go.mod", "k8s.io/kubernetes")
+
+
+def _etcd_version() -> str:
+    return _required_version(_SOURCES / "etcd" / "go.mod", "go.etcd.io/etcd/server/v3")
+
+
+def _sources_digest() -> str:
+    digest = hashlib.sha256()
+    for path in sorted(_SOURCES.rglob("*")):
+        if path.is_file() and path.suffix in {".go", ".mod", ".sum"}:
+            digest.update(path.relative_to(_SOURCES).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:10]
+
+
+def _log(message: str) -> None:
+    print(f"[controlplane] {message}", file=sys.stderr, flush=True)
+
+
+def _go_env() -> dict[str, str]:
+    env = dict(os.environ)
+    # A pure-Go static build; GOTOOLCHAIN=local keeps the go command from switching toolchains
+    # behind our back (the wrapper modules ask for nothing newer than this machine's Go).
+    env.update(CGO_ENABLED="0", GOTOOLCHAIN=env.get("GOTOOLCHAIN", "local"))
+    return env
+
+
+def _go(args: list[str], cwd: Path) -> str:
+    result = subprocess.run(
+        ["go", *args], cwd=cwd, env=_go_env(), capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"go {' '.join(args)} failed in {cwd}:\n{result.stderr.strip()}")
+    return result.stdout
+
+
+def _build(module_dir: Path, packages: list[str], out_dir: Path, ldflags: str, what: str) -> None:
+    """`go build -v` prints each package it compiles; count them against the dependency total."""
+    started = time.monotonic()
+    _log(f"{what}: downloading Go modules (cached in {_go(['env', 'GOMODCACHE'], module_dir).strip()})")
+    _go(["mod", "download"], module_dir)
+    total = len(_go(["list", "-deps", *packages], module_dir).split())
+    _log(f"{what}: compiling up to {total} packages (a cold build takes minutes; a warm one seconds)")
+    command = ["go", "build", "-v", "-trimpath", "-ldflags", ldflags, "-o", f"{out_dir}/", *packages]
+    process = subprocess.Popen(
+        command, cwd=module_dir, env=_go_env(), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+    )
+    assert process.stderr is not None
+    compiled, last_report, errors = 0, started, []
+    for line in process.stderr:
+        line = line.rstrip()
+        if re.fullmatch(r"[\w.\-/~]+", line):
+            compiled += 1
+        else:
+            errors.append(line)
+        now = time.monotonic()
+        if now - last_report >= _PROGRESS_EVERY_SECONDS:
+            last_report = now
+            percent = min(99, 100 * compiled // max(total, 1))
+            _log(f"{what}: {compiled}/{total} packages compiled (~{percent}%), {now - started:.0f}s elapsed")
+    if process.wait() != 0:
+        raise RuntimeError(f"building {what} failed:\n" + "\n".join(errors[-40:]))
+    _log(f"{what}: built in {time.monotonic() - started:.0f}s")
+
+
+@contextlib.contextmanager
+def _exclusive(lock_path: Path) -> Iterator[None]:
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def ensure_binaries() -> Binaries:
+    """Return the cached binaries, building them first if this version has never been built here."""
+    if shutil.which("go") is None:
+        raise RuntimeError("the Go toolchain is required to build the control plane (`go` not on PATH)")
+    k8s, etcd = kubernetes_version(), _etcd_version()
+    target = cache_root() / "bin" / f"k8s-{k8s}-etcd-{etcd}-{_sources_digest()}"
+    binaries = Binaries(
+        etcd=target / "etcd",
+        kube_apiserver=target / "kube-apiserver",
+        kube_controller_manager=target / "kube-controller-manager",
+    )
+    if all(p.exists() for p in vars(binaries).values()):
+        return binaries
+    with _exclusive(cache_root() / "build.lock"):
+        if all(p.exists() for p in vars(binaries).values()):
+            return binaries  # another process built it while we waited for the lock
+        started = time.monotonic()
+        _log(f"building the control plane (Kubernetes {k8s}, etcd {etcd}) into {target}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix="building-", dir=target.parent))
+        try:
+            _build(_SOURCES / "etcd", ["."], staging, "-s -w", f"etcd {etcd} (1/2)")
+            minor = k8s.split(".")[1]
+            stamp = " ".join(
+                f"-X k8s.io/component-base/version.{key}={value}"
+                for key, value in {
+                    "gitVersion": k8s,
+                    "gitMajor": "1",
+                    "gitMinor": minor,
+                    "gitTreeState": "clean",
+                }.items()
+            )
+            _build(
+                _SOURCES / "kube",
+                ["./cmd/kube-apiserver", "./cmd/kube-controller-manager"],
+                staging,
+                f"-s -w {stamp}",
+                f"kube-apiserver and kube-controller-manager {k8s} (2/2)",
+            )
+            staging.rename(target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        _log(f"control plane built in {time.monotonic() - started:.0f}s")
+    return binaries

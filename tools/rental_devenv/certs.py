@@ -1,0 +1,170 @@
+"""Certificates and keys for the local control plane.
+
+The API server serves TLS and authenticates the admin with a client certificate (O=system:masters);
+service-account tokens are signed with an RSA key shared by kube-apiserver and kube-controller-manager.
+Everything is generated once per control-plane directory with the `cryptography` package, so no
+`openssl` binary is needed. Called by `rental_devenv.controlplane`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+__all__ = ["PKI", "ensure_pki"]
+
+_VALIDITY = datetime.timedelta(days=365)
+
+
+@dataclass(frozen=True)
+class PKI:
+    """Paths of the files the control plane components and the kubeconfig need."""
+
+    ca_cert: Path
+    ca_key: Path
+    serving_cert: Path
+    serving_key: Path
+    admin_cert: Path
+    admin_key: Path
+    sa_key: Path
+    sa_pub: Path
+
+
+def _write_key(path: Path, key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> None:
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    path.chmod(0o600)
+
+
+def _issue(
+    *,
+    subject: x509.Name,
+    key: ec.EllipticCurvePrivateKey,
+    issuer: x509.Name,
+    issuer_key: ec.EllipticCurvePrivateKey,
+    is_ca: bool,
+    usages: list[x509.ObjectIdentifier],
+    sans: list[x509.GeneralName],
+) -> x509.Certificate:
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + _VALIDITY)
+        .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True)
+    )
+    if is_ca:
+        builder = builder.add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+    if usages:
+        builder = builder.add_extension(x509.ExtendedKeyUsage(usages), critical=False)
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def _pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def ensure_pki(directory: Path) -> PKI:
+    """Create the CA, serving, admin and service-account material in `directory` unless present."""
+    directory.mkdir(parents=True, exist_ok=True)
+    pki = PKI(
+        ca_cert=directory / "ca.crt",
+        ca_key=directory / "ca.key",
+        serving_cert=directory / "apiserver.crt",
+        serving_key=directory / "apiserver.key",
+        admin_cert=directory / "admin.crt",
+        admin_key=directory / "admin.key",
+        sa_key=directory / "sa.key",
+        sa_pub=directory / "sa.pub",
+    )
+    if all(Path(p).exists() for p in vars(pki).values()):
+        return pki
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "purifier-rental-local-ca")])
+    ca = _issue(
+        subject=ca_name, key=ca_key, issuer=ca_name, issuer_key=ca_key, is_ca=True, usages=[], sans=[]
+    )
+
+    serving_key = ec.generate_private_key(ec.SECP256R1())
+    serving = _issue(
+        subject=x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]),
+        key=serving_key,
+        issuer=ca_name,
+        issuer_key=ca_key,
+        is_ca=False,
+        usages=[ExtendedKeyUsageOID.SERVER_AUTH],
+        sans=[
+            x509.DNSName("localhost"),
+            x509.DNSName("kubernetes"),
+            x509.DNSName("kubernetes.default"),
+            x509.DNSName("kubernetes.default.svc"),
+            x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+            # The first address of --service-cluster-ip-range: the in-cluster `kubernetes` Service.
+            x509.IPAddress(ipaddress.ip_address("10.0.0.1")),
+        ],
+    )
+
+    admin_key = ec.generate_private_key(ec.SECP256R1())
+    admin = _issue(
+        subject=x509.Name(
+            [
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:masters"),
+                x509.NameAttribute(NameOID.COMMON_NAME, "purifier-rental-admin"),
+            ]
+        ),
+        key=admin_key,
+        issuer=ca_name,
+        issuer_key=ca_key,
+        is_ca=False,
+        usages=[ExtendedKeyUsageOID.CLIENT_AUTH],
+        sans=[],
+    )
+
+    # Service-account tokens are RS256 by default; an RSA key avoids any algorithm flags.
+    sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+    _write_key(pki.ca_key, ca_key)
+    pki.ca_cert.write_bytes(_pem(ca))
+    _write_key(pki.serving_key, serving_key)
+    pki.serving_cert.write_bytes(_pem(serving))
+    _write_key(pki.admin_key, admin_key)
+    pki.admin_cert.write_bytes(_pem(admin))
+    _write_key(pki.sa_key, sa_key)
+    pki.sa_pub.write_bytes(
+        sa_key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    return pki
