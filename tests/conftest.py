@@ -95,4 +95,3 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "kubeconfig" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.cluster)
-

@@ -105,8 +105,8 @@ def _build(module_dir: Path, packages: list[str], out_dir: Path, ldflags: str, w
     )
     assert process.stderr is not None
     compiled, last_report, errors = 0, started, []
-    for line in process.stderr:
-        line = line.rstrip()
+    for raw in process.stderr:
+        line = raw.rstrip()
         if re.fullmatch(r"[\w.\-/~]+", line):
             compiled += 1
         else:

@@ -13,6 +13,7 @@ Called by `rental_devenv.cli` and by the pytest fixtures in `tests/conftest.py`.
 from __future__ import annotations
 
 import base64
+import contextlib
 import ctypes
 import json
 import os
@@ -139,7 +140,8 @@ class ControlPlane:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
-            preexec_fn=_die_with_parent if self.tie_to_parent else None,
+            # Only prctl() runs between fork and exec, which is safe even with threads around.
+            preexec_fn=_die_with_parent if self.tie_to_parent else None,  # noqa: PLW1509
         )
         log.close()
         self._processes[component] = process
@@ -162,10 +164,8 @@ class ControlPlane:
         if process is None and not _pid_alive(pid, binary):
             self._save_state()
             return
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL if kill else signal.SIGTERM)
-        except ProcessLookupError:
-            pass
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if process is not None:
@@ -207,6 +207,9 @@ class ControlPlane:
             "--bind-address=127.0.0.1",
             # Without an explicit address the server looks for a default route and may not start.
             "--advertise-address=127.0.0.1",
+            # The endpoint reconciler refuses loopback addresses; nothing here needs the in-cluster
+            # `kubernetes` Service endpoints (no pods run without a kubelet).
+            "--endpoint-reconciler-type=none",
             f"--tls-cert-file={pki.serving_cert}",
             f"--tls-private-key-file={pki.serving_key}",
             f"--client-ca-file={pki.ca_cert}",
@@ -337,7 +340,5 @@ class ControlPlane:
 
 
 def _kill_hard(pid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass

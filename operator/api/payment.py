@@ -1,0 +1,144 @@
+"""The Payment kind: one charge for one Rental, created by the operator and owned by that Rental.
+
+The spec is the charge request and never changes (the API server refuses any edit), so the idempotency
+key sent to the payment system always goes with the same amount; the status records what the payment
+system answered. Rental status mirrors the phase, amount and transaction id for `kubectl get`.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Final, Literal
+
+import pydantic
+
+from rental_operator.api import conditions, meta
+
+__all__ = [
+    "MAX_AMOUNT",
+    "RESOURCE",
+    "Payment",
+    "PaymentPhase",
+    "PaymentSpec",
+    "PaymentStatus",
+]
+
+# The largest charge: the largest monthly fee for the longest rental (see purifier.MAX_MONTHLY_FEE).
+MAX_AMOUNT: Final = 60_000_000_000_000
+
+# Inside a class body a field named `conditions` shadows the module; annotations use this alias.
+_Conditions = conditions.ConditionList
+
+RESOURCE: Final = meta.Resource(
+    kind="Payment",
+    plural="payments",
+    singular="payment",
+    short_names=("pay",),
+    columns=(
+        meta.PrinterColumn("Rental", ".spec.rental", "string", "Rental this payment is for."),
+        meta.PrinterColumn("Amount", ".spec.amount", "integer", "Amount charged, in minor units."),
+        meta.PrinterColumn("Currency", ".spec.currency", "string", "Currency of the amount."),
+        meta.PrinterColumn("Phase", ".status.phase", "string", "Where the payment stands."),
+        meta.PrinterColumn(
+            "Transaction", ".status.transactionId", "string", "Payment system's id.", priority=1
+        ),
+        meta.PrinterColumn("Attempts", ".status.attempts", "integer", "Charge attempts made.", priority=1),
+        meta.AGE_COLUMN,
+    ),
+)
+
+
+class PaymentPhase(enum.StrEnum):
+    """Where a payment stands, for humans (logic reads conditions)."""
+
+    # Created; the charge has not been answered yet.
+    PENDING = "Pending"
+    # The payment system approved the charge.
+    APPROVED = "Approved"
+    # The payment system declined the charge (final).
+    DECLINED = "Declined"
+    # The payment system is unavailable; the charge is retried when it recovers.
+    DEFERRED = "Deferred"
+    # A refund of the approved charge is under way.
+    REFUNDING = "Refunding"
+    # The charge was given back.
+    REFUNDED = "Refunded"
+    # The charge cannot be taken for a reason retrying will not fix; see lastError.
+    FAILED = "Failed"
+
+
+class PaymentSpec(meta.WireModel):
+    """The charge to make, fixed when the Payment is created."""
+
+    model_config = pydantic.ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self == oldSelf",
+                    "message": "spec is immutable: a Payment is one charge, create a new one instead",
+                }
+            ]
+        }
+    )
+
+    rental: meta.DnsSubdomain = pydantic.Field(
+        description="Name of the Rental (same namespace) this charge is for."
+    )
+    amount: int = pydantic.Field(
+        gt=0,
+        le=MAX_AMOUNT,
+        description="Amount to charge in minor units of currency: the purifier's monthlyFee times months.",
+    )
+    currency: meta.CurrencyCode = pydantic.Field(default="KRW", description="ISO 4217 code of the amount.")
+    customer_id: meta.CustomerId = pydantic.Field(
+        description="Customer who pays (the Rental's spec.customer.id)."
+    )
+    idempotency_key: str = pydantic.Field(
+        min_length=1,
+        max_length=255,
+        pattern=r"^[A-Za-z0-9._:/-]+$",
+        description=(
+            "Sent as the Idempotency-Key header of every charge request, so a retried request never "
+            "charges twice."
+        ),
+    )
+
+
+class PaymentStatus(meta.WireModel):
+    """What the payment system answered."""
+
+    phase: PaymentPhase | None = pydantic.Field(
+        default=None,
+        description=(
+            "Where the payment stands: Pending, Approved, Declined, Deferred, Refunding, Refunded or Failed."
+        ),
+    )
+    transaction_id: str | None = pydantic.Field(
+        default=None, max_length=128, description="The payment system's id of the charge."
+    )
+    attempts: int = pydantic.Field(default=0, ge=0, description="Charge requests sent so far.")
+    last_error: str | None = pydantic.Field(
+        default=None,
+        max_length=1024,
+        description="The last failure or decline reason reported by or about the payment system.",
+    )
+    approved_at: pydantic.AwareDatetime | None = pydantic.Field(
+        default=None, description="When the payment system approved the charge (RFC 3339)."
+    )
+    refunded_at: pydantic.AwareDatetime | None = pydantic.Field(
+        default=None, description="When the charge was refunded (RFC 3339)."
+    )
+    conditions: _Conditions = pydantic.Field(
+        default_factory=list,
+        description="Current state of the Payment: Paid, Refunded, Ready.",
+    )
+
+
+class Payment(meta.KubeObject):
+    """A charge of a Rental's fee, created by the operator and owned by that Rental."""
+
+    kind: Literal["Payment"] = pydantic.Field(default="Payment", description="Kind of the object: Payment.")
+    spec: PaymentSpec = pydantic.Field(description="The charge to make; immutable.")
+    status: PaymentStatus = pydantic.Field(
+        default_factory=PaymentStatus, description="The payment system's answers, written by the operator."
+    )

@@ -1,0 +1,226 @@
+"""The Rental kind: a customer's application to rent one unit of a Purifier, the center of the workflow.
+
+Customers (or a front end on their behalf) write the spec; the operator writes the status. The status
+carries the conditions logic depends on, a phase for humans, summaries of the Payment and Delivery the
+rental owns (so `kubectl get rentals` and MyPage need nothing else), and a bounded history of phases.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Final, Literal
+
+import pydantic
+
+from rental_operator.api import conditions, delivery, meta, payment
+
+__all__ = [
+    "DEFAULT_MONTHS",
+    "HISTORY_LIMIT",
+    "MAX_MONTHS",
+    "PHONE_PATTERN",
+    "RESOURCE",
+    "Customer",
+    "DeliverySummary",
+    "HistoryEntry",
+    "PaymentSummary",
+    "Rental",
+    "RentalPhase",
+    "RentalSpec",
+    "RentalStatus",
+]
+
+DEFAULT_MONTHS: Final = 12
+MAX_MONTHS: Final = 60
+# status.history keeps the most recent transitions only: the object must stay small however often a
+# rental changes phase (the API server also refuses longer lists). Writers drop the oldest entries.
+HISTORY_LIMIT: Final = 20
+# E.164: '+', a country code not starting with 0, at most 15 digits in all.
+PHONE_PATTERN: Final = r"^\+[1-9][0-9]{6,14}$"
+
+# Inside a class body a field named `conditions` shadows the module; annotations use this alias.
+_Conditions = conditions.ConditionList
+
+RESOURCE: Final = meta.Resource(
+    kind="Rental",
+    plural="rentals",
+    singular="rental",
+    short_names=("rent",),
+    columns=(
+        meta.PrinterColumn("Customer", ".spec.customer.id", "string", "Customer who applied."),
+        meta.PrinterColumn("Purifier", ".spec.purifier", "string", "Purifier rented."),
+        meta.PrinterColumn("Months", ".spec.months", "integer", "Rental period in months.", priority=1),
+        meta.PrinterColumn("Phase", ".status.phase", "string", "Where the rental stands."),
+        meta.PrinterColumn("Payment", ".status.payment.phase", "string", "Phase of the rental's payment."),
+        meta.PrinterColumn("Delivery", ".status.delivery.phase", "string", "Phase of the rental's delivery."),
+        meta.PrinterColumn("Message", ".status.message", "string", "Latest news for humans.", priority=1),
+        meta.AGE_COLUMN,
+    ),
+)
+
+
+class RentalPhase(enum.StrEnum):
+    """Where a rental stands, for humans; logic reads conditions."""
+
+    # Accepted, not processed yet.
+    PENDING = "Pending"
+    # A unit is reserved and payment is being taken.
+    AWAITING_PAYMENT = "AwaitingPayment"
+    # The payment system is unavailable; the reservation is kept for a bounded time and the fee is
+    # charged automatically when payment recovers ("pay later").
+    PAYMENT_DEFERRED = "PaymentDeferred"
+    # Paid and delivery started: the rental is in force.
+    CONFIRMED = "Confirmed"
+    # Cancellation requested: refund, delivery cancellation or return, and stock release are running.
+    CANCELLING = "Cancelling"
+    # Cancellation finished; every compensation is done.
+    CANCELLED = "Cancelled"
+    # Never in force (no such purifier, out of stock, payment declined, deferral expired); nothing stays
+    # charged or reserved. The reason is in a condition and an Event.
+    REJECTED = "Rejected"
+
+
+class Customer(meta.WireModel):
+    """The customer renting the unit."""
+
+    id: meta.CustomerId = pydantic.Field(description="The customer's id in the business's customer system.")
+    name: str | None = pydantic.Field(
+        default=None, max_length=200, description="The customer's name, for people."
+    )
+    phone: str = pydantic.Field(
+        pattern=PHONE_PATTERN,
+        description="Mobile number in E.164 form (for example +821012345678); status text messages go here.",
+    )
+    address: str = pydantic.Field(min_length=1, max_length=500, description="Where the unit is delivered.")
+
+
+class RentalSpec(meta.WireModel):
+    """The application as the customer made it."""
+
+    model_config = pydantic.ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": (
+                        "!has(oldSelf.cancelled) || !oldSelf.cancelled"
+                        " || (has(self.cancelled) && self.cancelled)"
+                    ),
+                    "message": "spec.cancelled cannot be set back to false once true",
+                    "fieldPath": ".cancelled",
+                }
+            ]
+        }
+    )
+
+    purifier: meta.DnsSubdomain = pydantic.Field(
+        description="Name of the Purifier to rent, in the rental's namespace. Cannot be changed.",
+        json_schema_extra={
+            "x-kubernetes-validations": [{"rule": "self == oldSelf", "message": "spec.purifier is immutable"}]
+        },
+    )
+    customer: Customer = pydantic.Field(description="The customer renting the unit.")
+    months: int = pydantic.Field(
+        default=DEFAULT_MONTHS,
+        ge=1,
+        le=MAX_MONTHS,
+        description=(
+            "Rental period in months (1 to 60). The fee charged is the purifier's monthlyFee times months."
+        ),
+    )
+    cancelled: bool = pydantic.Field(
+        default=False,
+        description=(
+            "Set to true to cancel the rental: the fee is refunded, the delivery cancelled or returned and "
+            "the unit released. Once true it cannot be set back to false."
+        ),
+    )
+
+
+class PaymentSummary(meta.WireModel):
+    """The rental's Payment as seen from the rental."""
+
+    name: str | None = pydantic.Field(default=None, max_length=253, description="Name of the Payment object.")
+    phase: payment.PaymentPhase | None = pydantic.Field(default=None, description="Phase of the Payment.")
+    amount: int | None = pydantic.Field(
+        default=None,
+        ge=0,
+        description=(
+            "Amount charged in minor units: monthlyFee times months, fixed when the rental was applied for."
+        ),
+    )
+    currency: meta.CurrencyCode | None = pydantic.Field(
+        default=None, description="ISO 4217 code of the amount."
+    )
+    transaction_id: str | None = pydantic.Field(
+        default=None, max_length=128, description="The payment system's id of the charge."
+    )
+
+
+class DeliverySummary(meta.WireModel):
+    """The rental's Delivery as seen from the rental."""
+
+    name: str | None = pydantic.Field(
+        default=None, max_length=253, description="Name of the Delivery object."
+    )
+    phase: delivery.DeliveryPhase | None = pydantic.Field(default=None, description="Phase of the Delivery.")
+    tracking_number: str | None = pydantic.Field(
+        default=None, max_length=128, description="The carrier's tracking number."
+    )
+
+
+class HistoryEntry(meta.WireModel):
+    """One phase transition of the rental."""
+
+    phase: RentalPhase = pydantic.Field(description="The phase the rental entered.")
+    at: pydantic.AwareDatetime = pydantic.Field(description="When it entered the phase (RFC 3339).")
+    message: str | None = pydantic.Field(default=None, max_length=1024, description="Why, for people.")
+
+
+class RentalStatus(meta.WireModel):
+    """Where the rental stands, written by the operator."""
+
+    phase: RentalPhase | None = pydantic.Field(
+        default=None,
+        description=(
+            "Where the rental stands, for people: Pending, AwaitingPayment, PaymentDeferred, Confirmed, "
+            "Cancelling, Cancelled or Rejected. Automation should read conditions instead."
+        ),
+    )
+    message: str | None = pydantic.Field(
+        default=None, max_length=1024, description="Latest news about the rental, for people."
+    )
+    payment: PaymentSummary | None = pydantic.Field(
+        default=None, description="Summary of the rental's Payment, once there is one."
+    )
+    delivery: DeliverySummary | None = pydantic.Field(
+        default=None, description="Summary of the rental's Delivery, once there is one."
+    )
+    deferred_until: pydantic.AwareDatetime | None = pydantic.Field(
+        default=None,
+        description=(
+            "While payment is deferred: when the rental gives up its reservation and is rejected if the "
+            "payment system has not recovered (RFC 3339)."
+        ),
+    )
+    observed_generation: int | None = pydantic.Field(
+        default=None, ge=0, description="The .metadata.generation this status was computed for."
+    )
+    conditions: _Conditions = pydantic.Field(
+        default_factory=list,
+        description="Current state of the rental: StockReserved, Paid, DeliveryStarted, Ready.",
+    )
+    history: list[HistoryEntry] = pydantic.Field(
+        default_factory=list,
+        max_length=HISTORY_LIMIT,
+        description=f"The most recent phase transitions, oldest first (at most {HISTORY_LIMIT} are kept).",
+    )
+
+
+class Rental(meta.KubeObject):
+    """A customer's application to rent a water purifier for a number of months."""
+
+    kind: Literal["Rental"] = pydantic.Field(default="Rental", description="Kind of the object: Rental.")
+    spec: RentalSpec = pydantic.Field(description="The application: which purifier, for whom, for how long.")
+    status: RentalStatus = pydantic.Field(
+        default_factory=RentalStatus, description="Where the rental stands, written by the operator."
+    )
