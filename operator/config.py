@@ -87,7 +87,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
     """Read the settings from `environ` (default: the process environment)."""
     try:
         if environ is None:
-            return Settings()  # type: ignore[call-arg]  # required fields come from the environment
+            return Settings()  # required fields come from the environment
         return Settings.model_validate(_from_mapping(environ))
     except pydantic.ValidationError as error:
         first = error.errors()[0]

@@ -58,27 +58,38 @@ class DeliveryPhase(enum.StrEnum):
     RETURNED = "Returned"
 
 
+_WHY = "a Delivery is one shipment; create a new one instead"
+
+
 class DeliverySpec(meta.WireModel):
     """What to ship where, fixed when the Delivery is created."""
 
-    model_config = pydantic.ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "self == oldSelf",
-                    "message": "spec is immutable: a Delivery is one shipment, create a new one instead",
-                }
-            ]
-        }
-    )
+    model_config = pydantic.ConfigDict(json_schema_extra=meta.one_way_flag("cancelled"))
 
     rental: meta.DnsSubdomain = pydantic.Field(
-        description="Name of the Rental (same namespace) being delivered."
+        json_schema_extra=meta.immutable("spec.rental", _WHY),
+        description="Name of the Rental (same namespace) being delivered.",
     )
-    purifier: meta.DnsSubdomain = pydantic.Field(description="Name of the Purifier (same namespace) shipped.")
-    address: str = pydantic.Field(min_length=1, max_length=500, description="Where to deliver the unit.")
+    purifier: meta.DnsSubdomain = pydantic.Field(
+        json_schema_extra=meta.immutable("spec.purifier", _WHY),
+        description="Name of the Purifier (same namespace) shipped.",
+    )
+    address: str = pydantic.Field(
+        json_schema_extra=meta.immutable("spec.address", _WHY),
+        min_length=1,
+        max_length=500,
+        description="Where to deliver the unit.",
+    )
     customer_id: meta.CustomerId = pydantic.Field(
-        description="Customer receiving the unit (the Rental's spec.customer.id)."
+        json_schema_extra=meta.immutable("spec.customerId", _WHY),
+        description="Customer receiving the unit (the Rental's spec.customer.id).",
+    )
+    cancelled: bool = pydantic.Field(
+        default=False,
+        description=(
+            "Set by the owning Rental when the unit must come back: a shipment on its way is cancelled, "
+            "a delivered unit is returned. Once true it stays true."
+        ),
     )
 
 

@@ -32,6 +32,8 @@ __all__ = [
     "PrinterColumn",
     "Resource",
     "WireModel",
+    "immutable",
+    "one_way_flag",
 ]
 
 GROUP: Final = "rental.purifier.io"
@@ -57,6 +59,26 @@ CurrencyCode = Annotated[str, pydantic.Field(pattern=r"^[A-Z]{3}$")]
 # Customer ids travel in MyPage URLs (/api/v1/customers/{id}), so no '/', '?', '#' or whitespace.
 CustomerId = Annotated[str, pydantic.Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@+-]+$")]
 """The customer's id in the business's own customer system."""
+
+
+def immutable(path: str, why: str) -> dict[str, Any]:
+    """The CEL rule that refuses any change of the field at `path` (written on the field itself)."""
+    return {
+        "x-kubernetes-validations": [{"rule": "self == oldSelf", "message": f"{path} is immutable: {why}"}]
+    }
+
+
+def one_way_flag(field: str) -> dict[str, Any]:
+    """The CEL rule, on the object holding the boolean `field`, that lets it go from false to true only."""
+    return {
+        "x-kubernetes-validations": [
+            {
+                "rule": f"!has(oldSelf.{field}) || !oldSelf.{field} || (has(self.{field}) && self.{field})",
+                "message": f"spec.{field} cannot be set back to false once true",
+                "fieldPath": f".{field}",
+            }
+        ]
+    }
 
 
 class WireModel(pydantic.BaseModel):

@@ -67,39 +67,48 @@ class PaymentPhase(enum.StrEnum):
     FAILED = "Failed"
 
 
+_WHY = "a Payment is one charge; create a new one instead"
+
+
 class PaymentSpec(meta.WireModel):
     """The charge to make, fixed when the Payment is created."""
 
-    model_config = pydantic.ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "self == oldSelf",
-                    "message": "spec is immutable: a Payment is one charge, create a new one instead",
-                }
-            ]
-        }
-    )
+    model_config = pydantic.ConfigDict(json_schema_extra=meta.one_way_flag("refund"))
 
     rental: meta.DnsSubdomain = pydantic.Field(
-        description="Name of the Rental (same namespace) this charge is for."
+        description="Name of the Rental (same namespace) this charge is for.",
+        json_schema_extra=meta.immutable("spec.rental", _WHY),
     )
     amount: int = pydantic.Field(
+        json_schema_extra=meta.immutable("spec.amount", _WHY),
         gt=0,
         le=MAX_AMOUNT,
         description="Amount to charge in minor units of currency: the purifier's monthlyFee times months.",
     )
-    currency: meta.CurrencyCode = pydantic.Field(default="KRW", description="ISO 4217 code of the amount.")
+    currency: meta.CurrencyCode = pydantic.Field(
+        json_schema_extra=meta.immutable("spec.currency", _WHY),
+        default="KRW",
+        description="ISO 4217 code of the amount.",
+    )
     customer_id: meta.CustomerId = pydantic.Field(
-        description="Customer who pays (the Rental's spec.customer.id)."
+        json_schema_extra=meta.immutable("spec.customerId", _WHY),
+        description="Customer who pays (the Rental's spec.customer.id).",
     )
     idempotency_key: str = pydantic.Field(
+        json_schema_extra=meta.immutable("spec.idempotencyKey", _WHY),
         min_length=1,
         max_length=255,
         pattern=r"^[A-Za-z0-9._:/-]+$",
         description=(
             "Sent as the Idempotency-Key header of every charge request, so a retried request never "
             "charges twice."
+        ),
+    )
+    refund: bool = pydantic.Field(
+        default=False,
+        description=(
+            "Set by the owning Rental when the charge must be given back (cancellation, rejection): "
+            "an approved charge is refunded, a charge never sent is not made. Once true it stays true."
         ),
     )
 

@@ -169,9 +169,20 @@ class DeliverySummary(meta.WireModel):
 
 
 class HistoryEntry(meta.WireModel):
-    """One phase transition of the rental."""
+    """One phase transition of the rental or of its delivery; each one is sent to the customer by SMS."""
 
-    phase: RentalPhase = pydantic.Field(description="The phase the rental entered.")
+    seq: int = pydantic.Field(
+        default=0,
+        ge=0,
+        description="Number of the transition, counting from 1; never reused, even after trimming.",
+    )
+    kind: Literal["Rental", "Delivery"] = pydantic.Field(
+        default="Rental", description="Whose phase changed: the Rental's own or its Delivery's."
+    )
+    phase: str = pydantic.Field(
+        max_length=32,
+        description="The phase entered: a Rental phase, or a Delivery phase when kind is Delivery.",
+    )
     at: pydantic.AwareDatetime = pydantic.Field(description="When it entered the phase (RFC 3339).")
     message: str | None = pydantic.Field(default=None, max_length=1024, description="Why, for people.")
 
@@ -204,6 +215,14 @@ class RentalStatus(meta.WireModel):
     )
     observed_generation: int | None = pydantic.Field(
         default=None, ge=0, description="The .metadata.generation this status was computed for."
+    )
+    notified_seq: int | None = pydantic.Field(
+        default=None,
+        ge=0,
+        description=(
+            "The history seq up to which the customer has been sent a text message; later entries are "
+            "sent (again, under the same idempotency key) after a restart."
+        ),
     )
     conditions: _Conditions = pydantic.Field(
         default_factory=list,

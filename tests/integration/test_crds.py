@@ -179,9 +179,20 @@ BAD = [
     Bad("purifier-lowercase-currency", _purifier(currency="krw"), "spec.currency"),
     Bad("purifier-missing-model", _without(_purifier(), "spec", "model"), "spec.model", "Required"),
     Bad("payment-amount-0", _payment(amount=0), "spec.amount"),
-    Bad("payment-spec-changed", _payment(amount=1), "spec", "immutable", setup=(_payment(),)),
+    Bad("payment-spec-changed", _payment(amount=1), "spec.amount", "immutable", setup=(_payment(),)),
     Bad(
-        "delivery-spec-changed", _delivery(address="부산 해운대구"), "spec", "immutable", setup=(_delivery(),)
+        "delivery-spec-changed",
+        _delivery(address="부산 해운대구"),
+        "spec.address",
+        "immutable",
+        setup=(_delivery(),),
+    ),
+    Bad(
+        "payment-refund-undone",
+        _payment(refund=False),
+        "spec.refund",
+        "cannot be set back to false",
+        setup=(_payment(refund=True),),
     ),
     Bad("delivery-purifier-invalid", _delivery(purifier="Aqua Pure"), "spec.purifier"),
 ]

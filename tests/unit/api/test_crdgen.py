@@ -156,10 +156,14 @@ def test_purifier_fee_greater_than_zero_becomes_an_inclusive_minimum() -> None:
     assert "exclusiveMinimum" not in fee
 
 
-@pytest.mark.parametrize("kind", ["Payment", "Delivery"])
-def test_operator_written_specs_are_immutable(kind: str) -> None:
-    (rule,) = _schema(kind)["properties"]["spec"]["x-kubernetes-validations"]
-    assert rule["rule"] == "self == oldSelf"
+@pytest.mark.parametrize(("kind", "flag"), [("Payment", "refund"), ("Delivery", "cancelled")])
+def test_operator_written_specs_are_immutable_but_for_a_one_way_flag(kind: str, flag: str) -> None:
+    spec = _schema(kind)["properties"]["spec"]
+    for name, field in spec["properties"].items():
+        rules = [rule["rule"] for rule in field.get("x-kubernetes-validations", [])]
+        assert rules == ([] if name == flag else ["self == oldSelf"]), name
+    (one_way,) = spec["x-kubernetes-validations"]
+    assert one_way["fieldPath"] == f".{flag}"
 
 
 def test_conditions_are_a_list_map_keyed_by_type() -> None:

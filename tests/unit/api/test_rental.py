@@ -113,14 +113,16 @@ def test_full_status_round_trips_on_the_wire() -> None:
                 observed_generation=1,
             )
         ],
-        history=[rental.HistoryEntry(phase=rental.RentalPhase.CONFIRMED, at=at)],
+        history=[rental.HistoryEntry(seq=3, phase=rental.RentalPhase.CONFIRMED, at=at)],
     )
     wire = status.to_wire()
     assert wire["payment"]["transactionId"] == "tx-1"
     assert wire["delivery"] == {"name": "r1", "trackingNumber": "TRK-1"}
     assert wire["observedGeneration"] == 1
     assert wire["conditions"][0]["lastTransitionTime"] == "2026-01-02T03:04:05Z"
-    assert wire["history"] == [{"phase": "Confirmed", "at": "2026-01-02T03:04:05Z"}]
+    assert wire["history"] == [
+        {"seq": 3, "kind": "Rental", "phase": "Confirmed", "at": "2026-01-02T03:04:05Z"}
+    ]
     assert rental.RentalStatus.model_validate(wire) == status
 
 
