@@ -1,0 +1,41 @@
+"""Everything a controller needs, built once at start-up and handed to every handler via Kopf's memo.
+
+Holding the clients, stores and scheduler in one object (instead of module globals) lets tests build a
+context of their own and lets the process own exactly one payment breaker, whose state is the point.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from collections.abc import Callable
+
+from rental_operator import config, kubeapi
+from rental_operator.partners import payments, shipping, sms
+from rental_operator.runtime import locks, scheduler, store
+
+__all__ = ["Context", "utcnow"]
+
+
+def utcnow() -> datetime.datetime:
+    # Kubernetes timestamps have second precision; matching it keeps equal statuses equal after a read.
+    return datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+
+
+@dataclasses.dataclass
+class Context:
+    settings: config.Settings
+    kube: kubeapi.Kube
+    events: kubeapi.EventRecorder
+    payment_client: payments.PaymentClient
+    shipping_client: shipping.ShippingClient
+    sms_sender: sms.SmsSender
+    scheduler: scheduler.Scheduler
+    rentals: store.Store = dataclasses.field(default_factory=store.Store)
+    purifiers: store.Store = dataclasses.field(default_factory=store.Store)
+    payments: store.Store = dataclasses.field(default_factory=store.Store)
+    deliveries: store.Store = dataclasses.field(default_factory=store.Store)
+    locks: locks.KeyedLocks = dataclasses.field(default_factory=locks.KeyedLocks)
+    # Highest history seq texted per rental uid, in this process (see controllers.notifier).
+    notified: dict[str, int] = dataclasses.field(default_factory=dict)
+    clock: Callable[[], datetime.datetime] = utcnow

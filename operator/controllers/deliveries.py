@@ -1,0 +1,122 @@
+"""Ships the unit: creates the shipment, follows it to delivered, cancels or returns it on request.
+
+Calls the shipping partner for a Delivery and records what it reports. Moving shipments (shipping,
+returning) are polled on a schedule (`RENTAL_SHIPPING_POLL_SECONDS`); a failed call is retried with
+the same idempotency key. After each phase change the owning Rental is reconciled at once.
+Triggered by the Delivery's watch events and by the scheduler.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from rental_operator import kubeapi
+from rental_operator.api import delivery as api_delivery
+from rental_operator.controllers import context, rentals
+from rental_operator.partners import errors, shipping
+from rental_operator.reconcilers import deliveries
+
+__all__ = ["reconcile"]
+
+logger = logging.getLogger(__name__)
+RESOURCE = api_delivery.RESOURCE
+Call = deliveries.Call
+
+
+def reconcile(ctx: context.Context, namespace: str, name: str) -> None:
+    try:
+        with ctx.locks.hold(("delivery", namespace, name)):
+            changed, owner = _pass(ctx, namespace, name)
+    except Exception as error:
+        logger.warning("delivery %s/%s: %s; retrying", namespace, name, error, exc_info=True)
+        _later(ctx, namespace, name, ctx.settings.shipping_poll_seconds)
+        return
+    if changed and owner:
+        rentals.reconcile(ctx, namespace, owner)
+
+
+def _later(ctx: context.Context, namespace: str, name: str, delay: float) -> None:
+    ctx.scheduler.call_later(("delivery", namespace, name), delay, lambda: reconcile(ctx, namespace, name))
+
+
+def _pass(ctx: context.Context, namespace: str, name: str) -> tuple[bool, str | None]:
+    body = ctx.deliveries.get(namespace, name)
+    if body is None:
+        try:
+            body = ctx.deliveries.observe(ctx.kube.get(RESOURCE, namespace, name))
+        except kubeapi.NotFound:
+            return False, None
+    changed = False
+    for _ in range(4):  # e.g. learn the shipment, then cancel it
+        delivery = api_delivery.Delivery.from_body(body)
+        call = deliveries.next_call(delivery)
+        if call is None:
+            break
+        status, retry = _call(ctx, delivery, call)
+        if status != delivery.status:
+            try:
+                body = ctx.deliveries.observe(ctx.kube.replace_status(RESOURCE, body, status.to_wire()))
+            except kubeapi.Conflict:
+                body = ctx.deliveries.observe(ctx.kube.get(RESOURCE, namespace, name))
+                continue
+            changed = changed or status.phase != delivery.status.phase
+            if status.phase != delivery.status.phase and status.phase is not None:
+                ctx.events.record(
+                    body,
+                    type_="Normal",
+                    reason=status.phase.value,
+                    message=f"shipment {status.shipment_id} is {status.phase.value.lower()}",
+                )
+        if retry is not None:
+            _later(ctx, namespace, name, retry)
+            break
+        if call is Call.POLL:
+            break
+    return changed, api_delivery.Delivery.from_body(body).spec.rental
+
+
+def _call(
+    ctx: context.Context, delivery: api_delivery.Delivery, call: Call
+) -> tuple[api_delivery.DeliveryStatus, float | None]:
+    """Make `call`; the status it leads to and when to call again (None: as soon as it is seen)."""
+    client, poll = ctx.shipping_client, ctx.settings.shipping_poll_seconds
+    key = deliveries.idempotency_key(delivery, call)
+    shipment_id = delivery.status.shipment_id or ""
+    try:
+        if call is Call.CREATE:
+            shipment = client.create(
+                reference=f"{delivery.metadata.namespace}/{delivery.spec.rental}",
+                address=delivery.spec.address,
+                item=delivery.spec.purifier,
+                idempotency_key=key,
+            )
+        elif call is Call.CANCEL:
+            try:
+                shipment = client.cancel(shipment_id, idempotency_key=key)
+            except errors.StateConflict:
+                shipment = client.get(shipment_id)  # delivered meanwhile: a return comes next
+        elif call is Call.RETURN:
+            shipment = client.return_(shipment_id, idempotency_key=key)
+        else:
+            shipment = client.get(shipment_id)
+    except errors.PartnerError as error:
+        return deliveries.failed(delivery, str(error)), poll
+    status = _observed(delivery, shipment, ctx)
+    moving = status.phase in (deliveries.Phase.SHIPPING, deliveries.Phase.RETURNING)
+    settled_call = call is Call.POLL or not delivery.spec.cancelled
+    return status, (poll if moving and settled_call else None)
+
+
+def _observed(
+    delivery: api_delivery.Delivery, shipment: shipping.Shipment, ctx: context.Context
+) -> api_delivery.DeliveryStatus:
+    status = deliveries.observed(
+        delivery,
+        shipment_id=shipment.id,
+        tracking_number=shipment.tracking_number,
+        partner_status=shipment.status,
+        now=ctx.clock(),
+    )
+    if shipment.carrier:
+        status.carrier = shipment.carrier
+    return status

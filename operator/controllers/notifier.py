@@ -1,0 +1,55 @@
+"""Sends the customer one text message per transition recorded in a Rental's history.
+
+Messages go out after the transition is written (so nothing is announced that did not happen), under
+an idempotency key made of the rental's uid and the entry's seq (so a message resent after a crash is
+recognised by the provider and not delivered twice). What was sent is remembered in memory and
+persisted as `status.notifiedSeq` with the rental's next status write; after a restart only entries
+past that mark are sent again, and the provider drops those it already has.
+Called by the Rental controller after each status write.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from rental_operator.api import purifier as api_purifier
+from rental_operator.api import rental as api_rental
+from rental_operator.controllers import context
+from rental_operator.partners import errors, sms
+from rental_operator.reconcilers import notifications
+
+__all__ = ["notify"]
+
+logger = logging.getLogger(__name__)
+# At most three concatenated segments (153 GSM-7 or 67 UCS-2 characters each): long enough for a
+# tracking number and a customer's name in Hangul, short enough to cost little.
+_LIMITS: dict[sms.SmsEncoding, int] = {"gsm-7": 3 * 153, "ucs-2": 3 * 67}
+
+
+def notify(ctx: context.Context, rental: api_rental.Rental) -> bool:
+    """Send what is pending; True when everything is sent (False: retry later)."""
+    uid = rental.metadata.uid or ""
+    entries = notifications.pending(rental, ctx.notified.get(uid, 0))
+    if not entries:
+        return True
+    namespace = rental.metadata.namespace or ""
+    purifier_body = ctx.purifiers.get(namespace, rental.spec.purifier)
+    model = None
+    if purifier_body is not None:
+        spec = api_purifier.Purifier.from_body(purifier_body).spec
+        model = spec.display_name or spec.model
+    for entry in entries:
+        full = notifications.text(rental, entry, model)
+        text = sms.truncate_for_sms(full, _LIMITS[sms.sms_encoding(full)])
+        try:
+            ctx.sms_sender.send(
+                to=rental.spec.customer.phone,
+                text=text,
+                reference=f"{namespace}/{rental.metadata.name}/{entry.seq}",
+                idempotency_key=notifications.idempotency_key(rental, entry),
+            )
+        except errors.PartnerError as error:
+            logger.warning("text message for %s/%s not sent yet: %s", namespace, rental.metadata.name, error)
+            return False
+        ctx.notified[uid] = entry.seq
+    return True

@@ -1,0 +1,144 @@
+"""Takes the rental fee: calls the payment system for a Payment and records the answer in its status.
+
+The call goes through the process's one circuit breaker (`partners.payments`). While it is open no
+request is made and the Payment is `Deferred` ("pay later"); deferred payments are retried on a
+schedule and charged once the payment system answers again, under the same idempotency key, so a
+retried or repeated charge is never taken twice. Before the first request leaves, `attempts: 1` is
+written, so a refund request later knows whether money may have moved. After each status change the
+owning Rental is reconciled at once (the sibling reacting to the status, without waiting for a watch).
+Triggered by the Payment's watch events and by the scheduler.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from rental_operator import kubeapi
+from rental_operator.api import payment as api_payment
+from rental_operator.controllers import context, rentals
+from rental_operator.partners import errors
+from rental_operator.reconcilers import payments
+
+__all__ = ["reconcile"]
+
+logger = logging.getLogger(__name__)
+RESOURCE = api_payment.RESOURCE
+Call = payments.Call
+
+
+def reconcile(ctx: context.Context, namespace: str, name: str) -> None:
+    try:
+        with ctx.locks.hold(("payment", namespace, name)):
+            changed, owner = _pass(ctx, namespace, name)
+    except Exception as error:
+        logger.warning("payment %s/%s: %s; retrying", namespace, name, error, exc_info=True)
+        _later(ctx, namespace, name, ctx.settings.payment_retry_seconds)
+        return
+    if changed and owner:
+        rentals.reconcile(ctx, namespace, owner)
+
+
+def _later(ctx: context.Context, namespace: str, name: str, delay: float) -> None:
+    ctx.scheduler.call_later(("payment", namespace, name), delay, lambda: reconcile(ctx, namespace, name))
+
+
+def _write(ctx: context.Context, body: dict[str, Any], status: api_payment.PaymentStatus) -> dict[str, Any]:
+    return ctx.payments.observe(ctx.kube.replace_status(RESOURCE, body, status.to_wire()))
+
+
+def _pass(ctx: context.Context, namespace: str, name: str) -> tuple[bool, str | None]:
+    body = ctx.payments.get(namespace, name)
+    if body is None:
+        try:
+            body = ctx.payments.observe(ctx.kube.get(RESOURCE, namespace, name))
+        except kubeapi.NotFound:
+            return False, None
+    changed = False
+    for _ in range(3):  # e.g. resolve an unknown charge, then refund it
+        payment = api_payment.Payment.from_body(body)
+        call = payments.next_call(payment)
+        if call is None:
+            break
+        try:
+            body, status, retry = _call(ctx, body, payment, call)
+        except kubeapi.Conflict:
+            body = ctx.payments.observe(ctx.kube.get(RESOURCE, namespace, name))
+            continue
+        if status != payment.status:
+            body = _write(ctx, body, status)
+            changed = True
+            event_type = (
+                "Warning" if status.phase in (payments.Phase.DECLINED, payments.Phase.FAILED) else "Normal"
+            )
+            if status.phase != payment.status.phase and status.phase is not None:
+                ctx.events.record(
+                    body,
+                    type_=event_type,
+                    reason=f"Payment{status.phase.value}",
+                    message=status.last_error or status.phase.value,
+                )
+        if retry is not None:
+            _later(ctx, namespace, name, retry)
+            break
+    owner = api_payment.Payment.from_body(body).spec.rental
+    return changed, owner
+
+
+def _call(
+    ctx: context.Context, body: dict[str, Any], payment: api_payment.Payment, call: Call
+) -> tuple[dict[str, Any], api_payment.PaymentStatus, float | None]:
+    """Make `call`; return the body, the status it leads to, and when to try again (None: no retry)."""
+    now = ctx.clock()
+    retry_seconds = ctx.settings.payment_retry_seconds
+    if call is Call.VOID:
+        return body, payments.voided(payment, now), None
+    if call is Call.REFUND:
+        try:
+            ctx.payment_client.refund(
+                payment.status.transaction_id or "", idempotency_key=f"{payment.spec.idempotency_key}-refund"
+            )
+        except errors.PartnerUnavailable as error:
+            return body, payments.refund_unavailable(payment, error.message, now), retry_seconds
+        except errors.PartnerError as error:
+            # A refund refused outright needs a person; keep asking, slowly, and say why.
+            return body, payments.refund_unavailable(payment, f"refused: {error}", now), retry_seconds * 6
+        return body, payments.refund_done(payment, now), None
+
+    if ctx.payment_client.breaker_state() == "open":
+        # Pay later without a request (and without the write-ahead, which would claim one left).
+        message = "payment system unavailable: circuit breaker open"
+        status = payments.charge_unavailable(payment, message, now, attempts=payment.status.attempts)
+        return body, status, retry_seconds
+    # CHARGE: record that a request is about to leave, before it does.
+    starting = payments.charge_starting(payment, now)
+    if starting is not None:
+        body = _write(ctx, body, starting)
+        payment = api_payment.Payment.from_body(body)
+        attempts = payment.status.attempts
+    else:
+        attempts = payment.status.attempts + 1
+    try:
+        charge = ctx.payment_client.charge(
+            amount=payment.spec.amount,
+            currency=payment.spec.currency,
+            customer_id=payment.spec.customer_id,
+            reference=f"{payment.metadata.namespace}/{payment.spec.rental}",
+            idempotency_key=payment.spec.idempotency_key,
+        )
+    except errors.BreakerOpen as error:
+        # No request was made: the attempt count stays as it is.
+        status = payments.charge_unavailable(payment, error.message, now, attempts=payment.status.attempts)
+        return body, status, max(error.retry_after, retry_seconds)
+    except errors.PartnerUnavailable as error:
+        return (
+            body,
+            payments.charge_unavailable(payment, error.message, now, attempts=attempts),
+            retry_seconds,
+        )
+    except errors.PartnerError as error:
+        return body, payments.charge_failed(payment, str(error), now, attempts=attempts), None
+    if charge.approved:
+        return body, payments.charge_approved(payment, charge.id, now, attempts=attempts), None
+    reason = charge.reason or "declined"
+    return body, payments.charge_declined(payment, charge.id, reason, now, attempts=attempts), None

@@ -1,0 +1,221 @@
+"""Executes the Rental saga: gathers the facts, runs `reconcilers.rentals.decide`, carries out its plan.
+
+One pass: take the newest known Rental, Purifier, Payment and Delivery; ask for a plan; execute its
+actions (each idempotent), fold their results into the facts and ask again, until the plan has no
+actions left; then write the Rental's status once, guarded by its resourceVersion, post the Events,
+and text the customer about new transitions. A conflict (someone wrote the Rental meanwhile) starts
+the pass over from a fresh read. Triggered by the Rental's own watch events and by its Payment's and
+Delivery's (their handlers call `reconcile` for the owner), and by the scheduler for timed steps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import logging
+from typing import Any
+
+from rental_operator import kubeapi
+from rental_operator.api import delivery as api_delivery
+from rental_operator.api import payment as api_payment
+from rental_operator.api import purifier as api_purifier
+from rental_operator.api import rental as api_rental
+from rental_operator.controllers import context, notifier, stock
+from rental_operator.reconcilers import rentals
+
+__all__ = ["reconcile"]
+
+logger = logging.getLogger(__name__)
+RESOURCE = api_rental.RESOURCE
+_MAX_STEPS = 12
+_RETRY_SECONDS = 2.0
+
+
+def reconcile(ctx: context.Context, namespace: str, name: str) -> None:
+    """Advance one rental as far as it can go now; schedule a retry if something failed."""
+    try:
+        with ctx.locks.hold(("rental", namespace, name)):
+            for _ in range(5):
+                try:
+                    _pass(ctx, namespace, name)
+                    return
+                except kubeapi.Conflict:
+                    _refetch(ctx, namespace, name)
+            raise RuntimeError("the rental kept changing while being reconciled")
+    except Exception as error:
+        logger.warning(
+            "rental %s/%s: %s; retrying in %.0fs", namespace, name, error, _RETRY_SECONDS, exc_info=True
+        )
+        _later(ctx, namespace, name, _RETRY_SECONDS)
+
+
+def _later(ctx: context.Context, namespace: str, name: str, delay: float) -> None:
+    ctx.scheduler.call_later(("rental", namespace, name), delay, lambda: reconcile(ctx, namespace, name))
+
+
+def _refetch(ctx: context.Context, namespace: str, name: str) -> dict[str, Any] | None:
+    try:
+        return ctx.rentals.observe(ctx.kube.get(RESOURCE, namespace, name))
+    except kubeapi.NotFound:
+        return None
+
+
+def _sibling(store_get: Any, namespace: str, name: str, model: Any) -> Any:
+    body = store_get(namespace, name)
+    return model.from_body(body) if body is not None else None
+
+
+def _facts(ctx: context.Context, body: dict[str, Any]) -> rentals.Facts:
+    rental = api_rental.Rental.from_body(body)
+    namespace, name = rental.metadata.namespace or "", rental.metadata.name or ""
+    purifier_body = ctx.purifiers.get(namespace, rental.spec.purifier)
+    if purifier_body is None:
+        # Not seen yet (start-up) is not the same as not there: ask before rejecting anything.
+        try:
+            purifier_body = ctx.purifiers.observe(
+                ctx.kube.get(api_purifier.RESOURCE, namespace, rental.spec.purifier)
+            )
+        except kubeapi.NotFound:
+            purifier_body = None
+    return rentals.Facts(
+        rental=rental,
+        purifier=api_purifier.Purifier.from_body(purifier_body) if purifier_body else None,
+        payment=_sibling(ctx.payments.get, namespace, name, api_payment.Payment),
+        delivery=_sibling(ctx.deliveries.get, namespace, name, api_delivery.Delivery),
+        now=ctx.clock(),
+        deferral_timeout=datetime.timedelta(seconds=ctx.settings.deferral_timeout_seconds),
+        notified_seq=ctx.notified.get(rental.metadata.uid or "", 0),
+    )
+
+
+def _owned(body: dict[str, Any], resource: Any, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    metadata = body["metadata"]
+    return {
+        "apiVersion": resource.api_version,
+        "kind": resource.kind,
+        "metadata": {
+            "name": name,
+            "namespace": metadata["namespace"],
+            "labels": {"rental.purifier.io/rental": metadata["name"]},
+            "ownerReferences": [
+                {
+                    "apiVersion": RESOURCE.api_version,
+                    "kind": RESOURCE.kind,
+                    "name": metadata["name"],
+                    "uid": metadata["uid"],
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": spec,
+    }
+
+
+def _execute(
+    ctx: context.Context, body: dict[str, Any], facts: rentals.Facts, action: rentals.Action
+) -> tuple[dict[str, Any], rentals.Facts]:
+    """Carry out one action; return the Rental's body and the facts as they are afterwards."""
+    namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
+    finalizers = list(body["metadata"].get("finalizers") or [])
+    match action:
+        case rentals.AddFinalizer():
+            body = ctx.rentals.observe(
+                ctx.kube.merge_patch(
+                    RESOURCE, body, {"metadata": {"finalizers": [*finalizers, rentals.FINALIZER]}}
+                )
+            )
+            rental = facts.rental.model_copy(update={"metadata": api_rental.Rental.from_body(body).metadata})
+            return body, dataclasses.replace(facts, rental=rental)
+        case rentals.RemoveFinalizer():
+            if rentals.FINALIZER in finalizers:
+                remaining = [f for f in finalizers if f != rentals.FINALIZER]
+                body = ctx.kube.merge_patch(RESOURCE, body, {"metadata": {"finalizers": remaining}})
+            return body, facts
+        case rentals.Reserve(purifier=purifier):
+            after, held = stock.reserve(ctx, namespace, purifier, name)
+            return body, dataclasses.replace(
+                facts,
+                purifier=api_purifier.Purifier.from_body(after) if after else None,
+                reservation_refused=not held,
+            )
+        case rentals.Release(purifier=purifier):
+            after = stock.release(ctx, namespace, purifier, name)
+            return body, dataclasses.replace(
+                facts, purifier=api_purifier.Purifier.from_body(after) if after else None
+            )
+        case rentals.CreatePayment(spec=spec):
+            created = ctx.payments.observe(
+                ctx.kube.create(
+                    api_payment.RESOURCE, namespace, _owned(body, api_payment.RESOURCE, name, spec.to_wire())
+                )
+            )
+            return body, dataclasses.replace(facts, payment=api_payment.Payment.from_body(created))
+        case rentals.RequestRefund(payment=payment_name):
+            current = ctx.payments.get(namespace, payment_name) or ctx.kube.get(
+                api_payment.RESOURCE, namespace, payment_name
+            )
+            patched = ctx.payments.observe(
+                ctx.kube.merge_patch(api_payment.RESOURCE, current, {"spec": {"refund": True}}, guarded=False)
+            )
+            return body, dataclasses.replace(facts, payment=api_payment.Payment.from_body(patched))
+        case rentals.CreateDelivery(spec=spec):
+            created = ctx.deliveries.observe(
+                ctx.kube.create(
+                    api_delivery.RESOURCE,
+                    namespace,
+                    _owned(body, api_delivery.RESOURCE, name, spec.to_wire()),
+                )
+            )
+            return body, dataclasses.replace(facts, delivery=api_delivery.Delivery.from_body(created))
+        case rentals.StopDelivery(delivery=delivery_name):
+            current = ctx.deliveries.get(namespace, delivery_name) or ctx.kube.get(
+                api_delivery.RESOURCE, namespace, delivery_name
+            )
+            patched = ctx.deliveries.observe(
+                ctx.kube.merge_patch(
+                    api_delivery.RESOURCE, current, {"spec": {"cancelled": True}}, guarded=False
+                )
+            )
+            return body, dataclasses.replace(facts, delivery=api_delivery.Delivery.from_body(patched))
+    raise AssertionError(f"unknown action {action!r}")
+
+
+def _pass(ctx: context.Context, namespace: str, name: str) -> None:
+    body = ctx.rentals.get(namespace, name) or _refetch(ctx, namespace, name)
+    if body is None:
+        return  # gone: nothing to do
+    facts = _facts(ctx, body)
+    original = facts.rental.status
+    events: list[rentals.Event] = []
+    removed = False
+    for _ in range(_MAX_STEPS):
+        plan = rentals.decide(facts)
+        events.extend(plan.events)
+        if not plan.actions:
+            break
+        for action in plan.actions:
+            body, facts = _execute(ctx, body, facts, action)
+            removed = removed or isinstance(action, rentals.RemoveFinalizer)
+        facts = dataclasses.replace(facts, rental=facts.rental.model_copy(update={"status": plan.status}))
+        if removed:
+            break
+    else:
+        raise RuntimeError(f"no steady plan after {_MAX_STEPS} steps")
+
+    if not removed and plan.status != original:
+        body = ctx.rentals.observe(ctx.kube.replace_status(RESOURCE, body, plan.status.to_wire()))
+    for event in events:
+        ctx.events.record(body, type_=event.type, reason=event.reason, message=event.message)
+    if removed:
+        return
+    rental = api_rental.Rental.from_body(body)
+    sent = notifier.notify(ctx, rental)
+    if not sent:
+        _later(ctx, namespace, name, _RETRY_SECONDS)
+    elif ctx.notified.get(rental.metadata.uid or "", 0) > (
+        rental.status.notified_seq or 0
+    ) and rentals.is_resting(rental.status):
+        _later(ctx, namespace, name, 0.5)  # record the mark so a restart does not resend the last text
+    if plan.requeue_after is not None:
+        _later(ctx, namespace, name, plan.requeue_after + 0.5)

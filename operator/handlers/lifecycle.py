@@ -1,0 +1,61 @@
+"""Operator start-up and shutdown: Kopf settings, and the controllers' context built once into memo.
+
+Kopf's settings are chosen for this design: the saga reacts to watch events (`kopf.on.event`, which
+writes nothing to the objects: no progress annotations, no last-handled-configuration, no Kopf
+finalizer), so the only writes are the saga's own. Handlers are synchronous (`requests`, `kubernetes`)
+and run in Kopf's thread pool, sized for many rentals in flight.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from rental_operator import kubeapi
+from rental_operator.controllers import context
+from rental_operator.partners import payments, shipping, sms
+from rental_operator.runtime import scheduler
+
+__all__ = ["configure", "shutdown"]
+
+logger = logging.getLogger(__name__)
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    config = memo["settings"]
+    settings.execution.max_workers = 32
+    settings.posting.level = logging.WARNING  # Kopf's own Events only for trouble; the saga posts its own
+    settings.watching.server_timeout = 300
+    settings.networking.request_timeout = 30
+    kube = kubeapi.Kube(kubeapi.load_client(memo.get("kubeconfig")))
+    recorder = kubeapi.EventRecorder(kube)
+    recorder.start()
+    requeue = scheduler.Scheduler()
+    requeue.start()
+    memo["context"] = context.Context(
+        settings=config,
+        kube=kube,
+        events=recorder,
+        payment_client=payments.PaymentClient(config),
+        shipping_client=shipping.ShippingClient(config),
+        sms_sender=sms.sender_from_settings(config),
+        scheduler=requeue,
+    )
+    logger.info(
+        "operator configured: payments at %s, shipping at %s", config.payment_url, config.shipping_url
+    )
+
+
+@kopf.on.cleanup()
+def shutdown(memo: kopf.Memo, **_: Any) -> None:
+    ctx: context.Context | None = memo.get("context")
+    if ctx is None:
+        return
+    ctx.scheduler.stop()
+    ctx.events.stop()
+    ctx.payment_client.close()
+    ctx.shipping_client.close()
+    ctx.sms_sender.close()

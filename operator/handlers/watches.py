@@ -1,0 +1,59 @@
+"""The Kopf event handlers: every watch event feeds the stores and triggers the kind's controller.
+
+All decorators of the operator live here, each a thin wrapper: record the object, call the
+controller. Payment and Delivery controllers reconcile their owning Rental themselves after a
+change, which is how a sibling's status drives the saga forward.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from rental_operator.api import delivery, payment, purifier, rental
+from rental_operator.controllers import context, deliveries, payments, rentals, stock
+from rental_operator.runtime import store
+
+__all__ = ["delivery_event", "payment_event", "purifier_event", "rental_event"]
+
+
+def _record(known: store.Store, event: kopf.RawEvent) -> dict[str, Any] | None:
+    """Feed the store; the object to act on, or None when it was deleted."""
+    obj = dict(event["object"])
+    if event["type"] == "DELETED":
+        known.forget(obj)
+        return None
+    return known.observe(obj)
+
+
+@kopf.on.event(rental.RESOURCE.group, rental.RESOURCE.version, rental.RESOURCE.plural)
+def rental_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    ctx: context.Context = memo["context"]
+    obj = _record(ctx.rentals, event)
+    if obj is not None:
+        rentals.reconcile(ctx, obj["metadata"]["namespace"], obj["metadata"]["name"])
+
+
+@kopf.on.event(payment.RESOURCE.group, payment.RESOURCE.version, payment.RESOURCE.plural)
+def payment_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    ctx: context.Context = memo["context"]
+    obj = _record(ctx.payments, event)
+    if obj is not None:
+        payments.reconcile(ctx, obj["metadata"]["namespace"], obj["metadata"]["name"])
+
+
+@kopf.on.event(delivery.RESOURCE.group, delivery.RESOURCE.version, delivery.RESOURCE.plural)
+def delivery_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    ctx: context.Context = memo["context"]
+    obj = _record(ctx.deliveries, event)
+    if obj is not None:
+        deliveries.reconcile(ctx, obj["metadata"]["namespace"], obj["metadata"]["name"])
+
+
+@kopf.on.event(purifier.RESOURCE.group, purifier.RESOURCE.version, purifier.RESOURCE.plural)
+def purifier_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    ctx: context.Context = memo["context"]
+    obj = _record(ctx.purifiers, event)
+    if obj is not None:
+        stock.refresh(ctx, obj["metadata"]["namespace"], obj["metadata"]["name"])

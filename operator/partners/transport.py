@@ -1,0 +1,368 @@
+"""The HTTP plumbing the three partner clients share, so each of them is only its endpoints and models.
+
+CONTRACT §2 fixes the wire rules for every partner: JSON bodies, `Authorization: Bearer <key>` when a
+key is configured, an `Idempotency-Key` on every POST, `{"error": "<message>"}` on errors, and the
+fault/answer split (5xx, timeout, refused connection vs. 4xx). `Transport` applies those rules and
+turns every outcome into either an `Answer` (a 2xx) or one of the exceptions in `errors`; `decode`
+parses an answer strictly into a pydantic model. Used by `payments`, `shipping` and `sms`.
+
+Decisions worth knowing:
+
+- One `requests.Session` per client, shared by Kopf's worker threads, with a connection pool sized
+  for `POOL_SIZE` concurrent calls. urllib3 retries are off: a retry of a POST is the operator's
+  decision (with the same Idempotency-Key), and every attempt must count for the breaker.
+- Redirects are not followed (a redirected POST would silently become a GET); a 3xx is a protocol error.
+- Timeouts are requests' `(connect, read)`: the read timeout bounds each wait for bytes, not the
+  whole answer.
+- Whether a failed POST may have taken effect is decided conservatively: only a refused connection,
+  a failed name lookup or a connect timeout prove the request never left.
+- The API key is sent, never logged, and never part of an exception message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import re
+import time
+import urllib.parse
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Self, TypeVar
+
+import pydantic
+import requests
+import requests.adapters
+import urllib3.exceptions
+
+from rental_operator.partners import errors
+
+__all__ = [
+    "DEFAULT_TIMEOUT_SECONDS",
+    "MAX_KEY_LENGTH",
+    "POOL_SIZE",
+    "Answer",
+    "PartnerModel",
+    "Timeout",
+    "Transport",
+    "build_headers",
+    "check_idempotency_key",
+    "derive_key",
+    "join_url",
+    "path_segment",
+]
+
+POOL_SIZE = 20  # Kopf's default worker pool is in this range; one connection per concurrent call.
+DEFAULT_TIMEOUT_SECONDS = 5.0  # for partners whose timeout the settings do not name (shipping, SMS)
+MAX_KEY_LENGTH = 255
+USER_AGENT = "rental-operator (purifier rental; partners client)"
+
+_KEY = re.compile(r"[\x21-\x7e]+")  # visible ASCII: safe in a header, no whitespace to be trimmed
+_HEADER_VALUE = re.compile(r"[\x21-\x7e]+")
+_MAX_ERROR_CHARS = 300
+
+logger = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=pydantic.BaseModel)
+
+
+class PartnerModel(pydantic.BaseModel):
+    """Base of every parsed answer: strict types, camelCase aliases, unknown fields ignored.
+
+    Unknown fields are ignored because the contract may be extended; strict types because an amount
+    sent as `"1000"` or `1000.0` means the partner is not the one the contract describes.
+    """
+
+    model_config = pydantic.ConfigDict(frozen=True, strict=True, extra="ignore", populate_by_name=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class Timeout:
+    connect: float
+    read: float
+
+    def __post_init__(self) -> None:
+        if self.connect <= 0 or self.read <= 0:
+            raise ValueError("timeouts must be positive")
+
+
+@dataclasses.dataclass(frozen=True)
+class Answer:
+    """A 2xx answer, with what was asked, so a parse error can say which request it was."""
+
+    method: str
+    path: str
+    status: int
+    body: bytes
+
+
+def join_url(base: str, path: str) -> str:
+    """`base` (with or without a trailing slash, possibly with a path prefix) joined with `path`.
+
+    Not `urllib.parse.urljoin`: that drops the last segment of a prefix without a trailing slash
+    (`http://h/api` + `v1/x` is `http://h/v1/x`), and an absolute `path` would drop the prefix.
+    """
+    split = urllib.parse.urlsplit(base)
+    if split.scheme not in ("http", "https") or not split.netloc:
+        raise ValueError(f"not an http(s) base URL: {base!r}")
+    if split.query or split.fragment:
+        raise ValueError(f"a base URL cannot have a query or fragment: {base!r}")
+    return f"{base.rstrip('/')}/{path.lstrip('/')}"
+
+
+def path_segment(value: str) -> str:
+    """An id made safe as one path segment: percent-encoded, never empty, never `.` or `..`."""
+    if not value or value in (".", ".."):
+        raise ValueError(f"not a usable id: {value!r}")
+    return urllib.parse.quote(value, safe="")
+
+
+def check_idempotency_key(key: str) -> str:
+    """The key itself, or a ValueError: 1..255 visible ASCII characters (no spaces)."""
+    if not isinstance(key, str) or not _KEY.fullmatch(key):
+        raise ValueError("an idempotency key must be a non-empty string of visible ASCII characters")
+    if len(key) > MAX_KEY_LENGTH:
+        raise ValueError(f"an idempotency key must be at most {MAX_KEY_LENGTH} characters")
+    return key
+
+
+def derive_key(base: str, operation: str) -> str:
+    """The key of a follow-up operation on the object created under `base` (e.g. its refund).
+
+    The contract's 409 makes one key per operation a must: the refund reuses nothing of the charge's
+    key but its origin. Deterministic, so a retried refund sends the same key again.
+    """
+    check_idempotency_key(base)
+    check_idempotency_key(operation)
+    derived = f"{base}/{operation}"
+    if len(derived) <= MAX_KEY_LENGTH:
+        return derived
+    digest = hashlib.sha256(base.encode()).hexdigest()
+    return check_idempotency_key(f"{digest}/{operation}")
+
+
+def build_headers(
+    *, api_key: pydantic.SecretStr | None, idempotency_key: str | None = None, has_body: bool = False
+) -> dict[str, str]:
+    """The headers of one request; an empty key counts as no key."""
+    headers = {"Accept": "application/json"}
+    secret = api_key.get_secret_value() if api_key is not None else ""
+    if secret:
+        headers["Authorization"] = f"Bearer {secret}"
+    if idempotency_key is not None:
+        headers["Idempotency-Key"] = check_idempotency_key(idempotency_key)
+    if has_body:
+        headers["Content-Type"] = "application/json"
+    return headers
+
+
+class Transport:
+    """One partner's base URL, key, timeouts and connection pool; safe to share between threads."""
+
+    def __init__(
+        self,
+        *,
+        partner: str,
+        base_url: str,
+        api_key: pydantic.SecretStr | None,
+        timeout: Timeout,
+        pool_size: int = POOL_SIZE,
+    ) -> None:
+        join_url(base_url, "")  # validates
+        secret = api_key.get_secret_value() if api_key is not None else ""
+        if secret and not _HEADER_VALUE.fullmatch(secret):
+            # Checked here, because requests would put the whole header value in its error.
+            raise ValueError(f"the {partner} API key has characters an HTTP header cannot carry")
+        self.partner = partner
+        self.base_url = base_url
+        self.timeout = timeout
+        self._api_key = api_key
+        self._session = requests.Session()
+        self._session.headers["User-Agent"] = USER_AGENT
+        adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+
+    def __repr__(self) -> str:
+        return f"<Transport {self.partner} {self.base_url}>"
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._session.close()
+
+    def get(self, path: str) -> Answer:
+        return self._request("GET", path, body=None, idempotency_key=None, creates=False)
+
+    def post(self, path: str, body: Mapping[str, object], *, idempotency_key: str, creates: bool) -> Answer:
+        """POST `body` as JSON under `idempotency_key`.
+
+        `creates` tells what a 409 means: for a create endpoint the contract's only 409 is an
+        idempotency conflict; for an action (refund, cancel, return) it may also be a state conflict,
+        told apart by the partner's message mentioning the idempotency key.
+        """
+        check_idempotency_key(idempotency_key)
+        return self._request("POST", path, body=body, idempotency_key=idempotency_key, creates=creates)
+
+    def decode(self, answer: Answer, model: type[M]) -> M:
+        """The answer's body as `model`, or a `PartnerProtocolError` naming the fields that broke it."""
+        try:
+            return model.model_validate_json(answer.body)
+        except pydantic.ValidationError as error:
+            problems = "; ".join(
+                f"{_location(problem['loc'])}: {problem['msg']}"
+                for problem in error.errors(include_input=False, include_url=False)[:5]
+            )
+            raise errors.PartnerProtocolError(
+                f"{self.partner} answered {answer.status} to {answer.method} {answer.path} with a body "
+                f"the contract does not allow ({problems})",
+                partner=self.partner,
+                status_code=answer.status,
+            ) from None
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Mapping[str, object] | None,
+        idempotency_key: str | None,
+        creates: bool,
+    ) -> Answer:
+        posting = method == "POST"
+        data = None if body is None else json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+        headers = build_headers(
+            api_key=self._api_key, idempotency_key=idempotency_key, has_body=data is not None
+        )
+        started = time.monotonic()
+        try:
+            response = self._session.request(
+                method,
+                join_url(self.base_url, path),
+                data=data,
+                headers=headers,
+                timeout=(self.timeout.connect, self.timeout.read),
+                allow_redirects=False,
+            )
+        except requests.RequestException as error:
+            failure = self._failure(method, path, error, posting=posting)
+            logger.debug("%s %s %s: %s", self.partner, method, path, failure.message)
+            raise failure from None
+        logger.debug(
+            "%s %s %s: %s in %.3fs",
+            self.partner,
+            method,
+            path,
+            response.status_code,
+            time.monotonic() - started,
+        )
+        status = response.status_code
+        if 200 <= status < 300:
+            return Answer(method=method, path=path, status=status, body=response.content)
+        message = _error_message(response)
+        if 400 <= status < 500:
+            raise self._rejection(method, path, status, message, creates=creates)
+        if 500 <= status < 600:
+            raise errors.PartnerUnavailable(
+                f"{self.partner} failed {method} {path}: {status} {message}",
+                partner=self.partner,
+                kind="server_error",
+                outcome_unknown=posting,
+                status_code=status,
+            )
+        raise errors.PartnerProtocolError(
+            f"{self.partner} answered {method} {path} with status {status}, which the contract does not have",
+            partner=self.partner,
+            status_code=status,
+        )
+
+    def _rejection(
+        self, method: str, path: str, status: int, message: str, *, creates: bool
+    ) -> errors.PartnerRejected:
+        kind: type[errors.PartnerRejected] = errors.PartnerRejected
+        if status == 409:
+            idempotency = creates or "idempotency" in message.lower()
+            kind = errors.IdempotencyConflict if idempotency else errors.StateConflict
+        return kind(
+            f"{self.partner} rejected {method} {path}: {status} {message}",
+            partner=self.partner,
+            status_code=status,
+            error=message,
+        )
+
+    def _failure(
+        self, method: str, path: str, error: requests.RequestException, *, posting: bool
+    ) -> errors.PartnerError:
+        where = f"{method} {path}"
+        if isinstance(error, requests.ConnectTimeout):
+            return errors.PartnerUnavailable(
+                f"{self.partner} did not accept a connection for {where} within {self.timeout.connect}s",
+                partner=self.partner,
+                kind="timeout",
+                outcome_unknown=False,
+            )
+        if isinstance(error, requests.ReadTimeout) or _caused_by(error, urllib3.exceptions.ReadTimeoutError):
+            return errors.PartnerUnavailable(
+                f"{self.partner} did not answer {where} within {self.timeout.read}s",
+                partner=self.partner,
+                kind="timeout",
+                outcome_unknown=posting,
+            )
+        if isinstance(error, requests.ConnectionError | requests.exceptions.ChunkedEncodingError):
+            never_sent = _caused_by(error, urllib3.exceptions.NewConnectionError)
+            what = (
+                "connection refused or host not found" if never_sent else "connection failed or was dropped"
+            )
+            return errors.PartnerUnavailable(
+                f"{self.partner} is unreachable for {where}: {what}",
+                partner=self.partner,
+                kind="connection",
+                outcome_unknown=posting and not never_sent,
+            )
+        if isinstance(error, requests.exceptions.ContentDecodingError):
+            return errors.PartnerProtocolError(
+                f"{self.partner} answered {where} with a body that cannot be decoded",
+                partner=self.partner,
+                status_code=None,
+            )
+        # InvalidURL, InvalidHeader and the like: configuration, not the partner. The exception's own
+        # text is left out on purpose: requests quotes header values, and one of them is the key.
+        return errors.PartnerError(
+            f"cannot send {where} to {self.partner}: {type(error).__name__}", partner=self.partner
+        )
+
+
+def _caused_by(error: requests.RequestException, kind: type[Exception]) -> bool:
+    """Whether urllib3's error of type `kind` is inside requests' wrapper (possibly in MaxRetryError)."""
+    cause = error.args[0] if error.args else None
+    if isinstance(cause, urllib3.exceptions.MaxRetryError):
+        cause = cause.reason
+    return isinstance(cause, kind)
+
+
+def _error_message(response: requests.Response) -> str:
+    """The partner's `error` message, else a short one-line excerpt of the body, else the reason."""
+    try:
+        payload = json.loads(response.content)
+    except ValueError:
+        payload = None
+    if isinstance(payload, dict) and isinstance(payload.get("error"), str) and payload["error"].strip():
+        text = str(payload["error"])
+    else:
+        text = response.content.decode("utf-8", errors="replace") or response.reason or ""
+    text = " ".join(text.split())
+    if len(text) > _MAX_ERROR_CHARS:
+        text = text[: _MAX_ERROR_CHARS - 1] + "…"
+    return text or "(no message)"
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "body"
