@@ -29,6 +29,9 @@ class GatewayServer(http.server.ThreadingHTTPServer):
     """Binds at construction, so `url` is known (with the real port when asked for port 0)."""
 
     daemon_threads = True
+    # The default listen backlog of 5 stalls the extra connections of a busy client (an operator
+    # with a pool of 20) for a second each.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], gateway: app.Gateway) -> None:
         if ":" in address[0]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 
 import kopf
@@ -18,6 +19,10 @@ __all__ = ["main"]
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.kubeconfig:
+        # Kopf logs in through the kubernetes library, which reads $KUBECONFIG when it is imported:
+        # set it before anything imports that library.
+        os.environ["KUBECONFIG"] = args.kubeconfig
     try:
         settings = config.load()
     except config.ConfigError as error:

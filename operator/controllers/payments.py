@@ -17,7 +17,7 @@ from typing import Any
 from rental_operator import kubeapi
 from rental_operator.api import payment as api_payment
 from rental_operator.controllers import context, rentals
-from rental_operator.partners import errors
+from rental_operator.partners import errors, transport
 from rental_operator.reconcilers import payments
 
 __all__ = ["reconcile"]
@@ -94,9 +94,18 @@ def _call(
     if call is Call.VOID:
         return body, payments.voided(payment, now), None
     if call is Call.REFUND:
+        if not payment.status.transaction_id:
+            # Approved without a transaction id cannot come from a payment system keeping the
+            # contract; a person has to look, the refund stays requested.
+            return (
+                body,
+                payments.refund_unavailable(payment, "approved charge has no transaction id", now),
+                None,
+            )
         try:
             ctx.payment_client.refund(
-                payment.status.transaction_id or "", idempotency_key=f"{payment.spec.idempotency_key}-refund"
+                payment.status.transaction_id,
+                idempotency_key=transport.derive_key(payment.spec.idempotency_key, "refund"),
             )
         except errors.PartnerUnavailable as error:
             return body, payments.refund_unavailable(payment, error.message, now), retry_seconds
@@ -131,13 +140,27 @@ def _call(
         status = payments.charge_unavailable(payment, error.message, now, attempts=payment.status.attempts)
         return body, status, max(error.retry_after, retry_seconds)
     except errors.PartnerUnavailable as error:
+        # A request that surely never arrived (connection refused) is not an attempt that may have
+        # charged; not counting it keeps a later cancellation free of any call.
+        counted = attempts if error.outcome_unknown else attempts - 1
         return (
             body,
-            payments.charge_unavailable(payment, error.message, now, attempts=attempts),
+            payments.charge_unavailable(payment, error.message, now, attempts=counted),
             retry_seconds,
         )
-    except errors.PartnerError as error:
+    except errors.PartnerRejected as error:
+        if error.retryable:  # 408, 425, 429: "not now" rather than "no"
+            return (
+                body,
+                payments.charge_unavailable(payment, str(error), now, attempts=attempts),
+                retry_seconds,
+            )
+        # A 4xx is an answer: the request itself is refused (a bad amount, a key conflict). Final.
         return body, payments.charge_failed(payment, str(error), now, attempts=attempts), None
+    except errors.PartnerError as error:
+        # A garbled answer may hide a charge that went through: treat it like an unknown outcome and
+        # ask again under the same key later.
+        return body, payments.charge_unavailable(payment, str(error), now, attempts=attempts), retry_seconds
     if charge.approved:
         return body, payments.charge_approved(payment, charge.id, now, attempts=attempts), None
     reason = charge.reason or "declined"

@@ -22,6 +22,7 @@ from rental_operator.api import purifier as api_purifier
 from rental_operator.api import rental as api_rental
 from rental_operator.controllers import context, notifier, stock
 from rental_operator.reconcilers import rentals
+from rental_operator.runtime import store
 
 __all__ = ["reconcile"]
 
@@ -60,8 +61,21 @@ def _refetch(ctx: context.Context, namespace: str, name: str) -> dict[str, Any] 
         return None
 
 
-def _sibling(store_get: Any, namespace: str, name: str, model: Any) -> Any:
-    body = store_get(namespace, name)
+def _sibling(
+    ctx: context.Context, known: store.Store, resource: Any, namespace: str, name: str, *, expected: bool
+) -> dict[str, Any] | None:
+    """The rental's Payment or Delivery; asked of the API when the rental says one exists but the
+    store has not seen it yet (after a restart the rentals may be listed before their siblings)."""
+    body = known.get(namespace, name)
+    if body is None and expected:
+        try:
+            body = known.observe(ctx.kube.get(resource, namespace, name))
+        except kubeapi.NotFound:
+            body = None
+    return body
+
+
+def _parsed(model: Any, body: dict[str, Any] | None) -> Any:
     return model.from_body(body) if body is not None else None
 
 
@@ -80,8 +94,28 @@ def _facts(ctx: context.Context, body: dict[str, Any]) -> rentals.Facts:
     return rentals.Facts(
         rental=rental,
         purifier=api_purifier.Purifier.from_body(purifier_body) if purifier_body else None,
-        payment=_sibling(ctx.payments.get, namespace, name, api_payment.Payment),
-        delivery=_sibling(ctx.deliveries.get, namespace, name, api_delivery.Delivery),
+        payment=_parsed(
+            api_payment.Payment,
+            _sibling(
+                ctx,
+                ctx.payments,
+                api_payment.RESOURCE,
+                namespace,
+                name,
+                expected=rental.status.payment is not None,
+            ),
+        ),
+        delivery=_parsed(
+            api_delivery.Delivery,
+            _sibling(
+                ctx,
+                ctx.deliveries,
+                api_delivery.RESOURCE,
+                namespace,
+                name,
+                expected=rental.status.delivery is not None,
+            ),
+        ),
         now=ctx.clock(),
         deferral_timeout=datetime.timedelta(seconds=ctx.settings.deferral_timeout_seconds),
         notified_seq=ctx.notified.get(rental.metadata.uid or "", 0),

@@ -18,7 +18,7 @@ from rental_operator.controllers import context
 from rental_operator.partners import payments, shipping, sms
 from rental_operator.runtime import scheduler
 
-__all__ = ["configure", "shutdown"]
+__all__ = ["configure", "login", "shutdown"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +46,27 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     )
     logger.info(
         "operator configured: payments at %s, shipping at %s", config.payment_url, config.shipping_url
+    )
+
+
+@kopf.on.login()
+def login(memo: kopf.Memo, settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo:
+    """Kopf's watches use the same credentials as our client: in-cluster, else the given kubeconfig.
+
+    (Kopf's default login reads $KUBECONFIG once at import time, too early for `--kubeconfig`.)
+    """
+    configuration = kubeapi.load_client(memo.get("kubeconfig")).configuration
+    header = configuration.api_key.get("BearerToken") or configuration.api_key.get("authorization") or ""
+    scheme, _space, token = str(header).rpartition(" ")
+    return kopf.ConnectionInfo(
+        server=configuration.host,
+        ca_path=configuration.ssl_ca_cert,
+        insecure=not configuration.verify_ssl,
+        certificate_path=configuration.cert_file,
+        private_key_path=configuration.key_file,
+        scheme=scheme or ("Bearer" if token else None),
+        token=token or None,
+        trust_env=settings.networking.trust_env,
     )
 
 

@@ -17,6 +17,8 @@ no lock held, and then replays the outcome through pybreaker's `call` (`record`)
 trips or closes the breaker and notifies the listeners. Two consequences, both deliberate:
 
 - half-open admits exactly one trial at a time; other callers get `BreakerOpen(retry_after=0)`;
+- once the reset time is over, reading `state` already moves the breaker to half-open (pybreaker
+  waits for the next call), so a caller that checks the state before calling still gets its trial;
 - an outcome that arrives after the breaker has moved on (a call admitted while closed that returns
   when the breaker is already open) is not counted: the state it would have informed is gone.
 """
@@ -84,7 +86,15 @@ class Breaker:
 
     @property
     def state(self) -> BreakerState:
-        return _STATES[self._storage.state]
+        """The state a call would meet now: an open breaker whose reset time is over is half-open.
+
+        pybreaker leaves it "open" until the next call; reporting (and moving to) half-open here
+        matters to a caller that checks the state before calling: it would otherwise never call,
+        and the breaker would never get its trial.
+        """
+        with self._lock:
+            self._half_open_when_due()
+            return _STATES[self._storage.state]
 
     @property
     def failure_threshold(self) -> int:
@@ -99,11 +109,12 @@ class Breaker:
         ticket = self.admit()
         try:
             result = function()
-        except errors.PartnerError as error:
+        except (errors.PartnerUnavailable, errors.PartnerRejected, errors.PartnerProtocolError) as error:
             self.record(ticket, error)
             raise
         except BaseException:
-            # Not a partner outcome (a bug, an interrupt): it says nothing about the partner.
+            # Not the partner's doing (a bug, bad configuration, an interrupt): it says nothing
+            # about the partner, so it neither counts nor resets the count.
             self.release(ticket)
             raise
         self.record(ticket, None)
@@ -112,20 +123,19 @@ class Breaker:
     def admit(self) -> Ticket:
         """A ticket for one call, or `BreakerOpen` (no request may be sent)."""
         with self._lock:
+            self._half_open_when_due()
             state = self._storage.state
             if state == pybreaker.STATE_CLOSED:
                 return Ticket(trial=False)
             if state == pybreaker.STATE_OPEN:
                 remaining = self._remaining_open_seconds()
-                if remaining > 0:
-                    raise errors.BreakerOpen(
-                        f"the {self.partner} circuit breaker is open after {self.failure_threshold} "
-                        f"consecutive failures; next trial call in {remaining:.1f}s",
-                        partner=self.partner,
-                        retry_after=remaining,
-                    )
-                self._breaker.half_open()
-            elif self._trial_in_flight:
+                raise errors.BreakerOpen(
+                    f"the {self.partner} circuit breaker is open after {self.failure_threshold} "
+                    f"consecutive failures; next trial call in {remaining:.1f}s",
+                    partner=self.partner,
+                    retry_after=remaining,
+                )
+            if self._trial_in_flight:
                 raise errors.BreakerOpen(
                     f"the {self.partner} circuit breaker is half-open and its trial call is in flight",
                     partner=self.partner,
@@ -157,6 +167,10 @@ class Breaker:
         if ticket.trial:
             with self._lock:
                 self._trial_in_flight = False
+
+    def _half_open_when_due(self) -> None:
+        if self._storage.state == pybreaker.STATE_OPEN and self._remaining_open_seconds() <= 0:
+            self._breaker.half_open()
 
     def _remaining_open_seconds(self) -> float:
         opened_at = self._storage.opened_at

@@ -255,7 +255,9 @@ class Transport:
         except requests.RequestException as error:
             failure = self._failure(method, path, error, posting=posting)
             logger.debug("%s %s %s: %s", self.partner, method, path, failure.message)
-            raise failure from None
+            # The cause (socket and urllib3 details) helps debugging, except for the generic case,
+            # whose cause may quote a header.
+            raise failure from (None if type(failure) is errors.PartnerError else error)
         logger.debug(
             "%s %s %s: %s in %.3fs",
             self.partner,

@@ -57,6 +57,38 @@ Type = api_conditions.ConditionType
 Reason = api_conditions.Reason
 
 RESTING_PHASES = frozenset({Phase.CONFIRMED, Phase.CANCELLED, Phase.REJECTED})
+# How far along each phase is. A decision made on a stale observation (say, a Payment not yet seen
+# after a restart) may suggest an earlier phase than the rental has reached; such a step back is
+# discarded, never written (PaymentDeferred and AwaitingPayment may alternate: same rank).
+_RANK = {
+    None: 0,
+    Phase.PENDING: 0,
+    Phase.AWAITING_PAYMENT: 1,
+    Phase.PAYMENT_DEFERRED: 1,
+    Phase.CONFIRMED: 2,
+    Phase.CANCELLING: 3,
+    Phase.CANCELLED: 4,
+    Phase.REJECTED: 4,
+}
+_DELIVERY_RANK = {
+    None: 0,
+    DeliveryPhase.PENDING: 0,
+    DeliveryPhase.SHIPPING: 1,
+    DeliveryPhase.DELIVERED: 2,
+    DeliveryPhase.CANCELLED: 3,
+    DeliveryPhase.RETURNING: 3,
+    DeliveryPhase.RETURNED: 4,
+}
+_PAYMENT_RANK = {
+    None: 0,
+    PaymentPhase.PENDING: 0,
+    PaymentPhase.DEFERRED: 0,
+    PaymentPhase.APPROVED: 1,
+    PaymentPhase.DECLINED: 1,
+    PaymentPhase.FAILED: 1,
+    PaymentPhase.REFUNDING: 2,
+    PaymentPhase.REFUNDED: 3,
+}
 # Payment phases after which no money is held for the rental.
 _PAYMENT_SETTLED = frozenset({PaymentPhase.DECLINED, PaymentPhase.REFUNDED, PaymentPhase.FAILED})
 # Delivery phases after which the unit is back with the business (or never left).
@@ -235,6 +267,10 @@ class _Builder:
             self.events.append(event)
 
     def plan(self) -> Plan:
+        if _RANK[self.status.phase] < _RANK[self.rental.status.phase]:
+            # A step back: the facts are stale. Keep the status; the actions are idempotent and the
+            # next observation decides again.
+            return Plan(tuple(self.actions), self.rental.status, (), self.requeue_after)
         self._mirror_siblings()
         self.status.observed_generation = self.rental.metadata.generation
         changed = self.status != self.rental.status
@@ -246,7 +282,8 @@ class _Builder:
 
     def _mirror_siblings(self) -> None:
         payment, delivery = self.facts.payment, self.facts.delivery
-        if payment is not None:
+        previous_payment = self.status.payment.phase if self.status.payment else None
+        if payment is not None and _PAYMENT_RANK[payment.status.phase] >= _PAYMENT_RANK[previous_payment]:
             self.status.payment = api_rental.PaymentSummary(
                 name=payment.metadata.name,
                 phase=payment.status.phase or PaymentPhase.PENDING,
@@ -257,6 +294,8 @@ class _Builder:
         if delivery is not None:
             phase = delivery.status.phase or DeliveryPhase.PENDING
             previous = self.status.delivery.phase if self.status.delivery else None
+            if _DELIVERY_RANK[phase] < _DELIVERY_RANK[previous]:
+                return  # a stale observation of the delivery: keep the newer summary
             if phase != previous and phase is not DeliveryPhase.PENDING:
                 self._history("Delivery", phase, self.facts.now, f"delivery {phase.value.lower()}")
             self.status.delivery = api_rental.DeliverySummary(
@@ -280,7 +319,9 @@ def decide(facts: Facts) -> Plan:
 
     if FINALIZER not in rental.metadata.finalizers:
         b.act(AddFinalizer())
-    if facts.purifier is None:
+    if facts.purifier is None and facts.payment is None:
+        # Only an application can fail for want of a purifier: once payment is under way, the
+        # catalog entry going away changes nothing for the customer.
         return _reject(
             b,
             Type.STOCK_RESERVED,
@@ -298,13 +339,15 @@ def decide(facts: Facts) -> Plan:
         b.act(Reserve(rental.spec.purifier))
         return b.plan()
 
-    b.condition(
-        Type.STOCK_RESERVED,
-        True,
-        Reason.RESERVED,
-        f"one unit of {rental.spec.purifier} is held for this rental",
-    )
+    if b.held:
+        b.condition(
+            Type.STOCK_RESERVED,
+            True,
+            Reason.RESERVED,
+            f"one unit of {rental.spec.purifier} is held for this rental",
+        )
     if facts.payment is None:
+        assert facts.purifier is not None  # held, see above
         fee = facts.purifier.spec.monthly_fee
         spec = api_payment.PaymentSpec(
             rental=b.name,

@@ -1,0 +1,113 @@
+"""A rental from application to delivery: the whole story with every side effect counted once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rental_devenv import testkit
+from rental_gateway import testing
+
+
+def _resting(cluster: testkit.Cluster, name: str) -> dict[str, Any] | None:
+    rental = cluster.get("rentals", name)
+    status = (rental or {}).get("status", {})
+    delivered = status.get("delivery", {}).get("phase") == "Delivered"
+    done = status.get("phase") == "Confirmed" and delivered and status.get("notifiedSeq") == 5
+    return rental if done else None
+
+
+def test_rental_is_paid_confirmed_shipped_and_delivered(
+    cluster: testkit.Cluster, gateway: testing.GatewayProcess, operator_factory: Any
+) -> None:
+    operator_factory(gateway)
+    cluster.create(testkit.purifier("aqua", stock=3, fee=29_900))
+    cluster.create(testkit.rental("kim", "aqua", customer="cust-1", months=12))
+
+    rental = testkit.wait_for(
+        lambda: _resting(cluster, "kim"), timeout=60, what="kim Confirmed and Delivered"
+    )
+    status = rental["status"]
+
+    history = [(entry["kind"], entry["phase"]) for entry in status["history"]]
+    assert history == [
+        ("Rental", "Pending"),
+        ("Rental", "AwaitingPayment"),
+        ("Rental", "Confirmed"),
+        ("Delivery", "Shipping"),
+        ("Delivery", "Delivered"),
+    ]
+    assert [entry["seq"] for entry in status["history"]] == [1, 2, 3, 4, 5]
+    conditions = {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]}
+    assert conditions["StockReserved"] == ("True", "Reserved")
+    assert conditions["Paid"] == ("True", "PaymentApproved")
+    assert conditions["DeliveryStarted"] == ("True", "Delivered")
+    assert conditions["Ready"] == ("True", "Confirmed")
+    assert status["payment"]["amount"] == 29_900 * 12
+    assert status["payment"]["phase"] == "Approved"
+    assert status["delivery"]["trackingNumber"]
+    assert status["observedGeneration"] == rental["metadata"]["generation"]
+
+    purifier = cluster.get("purifiers", "aqua")
+    assert purifier is not None
+    assert purifier["status"]["available"] == 2
+    assert purifier["status"]["allocated"] == 1
+    assert purifier["status"]["holders"] == ["kim"]
+
+    # Payment and Delivery are owned by the rental (cascading deletion).
+    for plural in ("payments", "deliveries"):
+        owned = cluster.get(plural, "kim")
+        assert owned is not None
+        (owner,) = owned["metadata"]["ownerReferences"]
+        assert (owner["kind"], owner["name"], owner["controller"]) == ("Rental", "kim", True)
+    payment = cluster.get("payments", "kim")
+    assert payment is not None and payment["status"]["transactionId"] == status["payment"]["transactionId"]
+
+    ledger = gateway.ledger()
+    charges = [p for p in ledger["payments"] if p["reference"] == f"{cluster.namespace}/kim"]
+    assert len(charges) == 1 and charges[0]["status"] == "approved" and charges[0]["amount"] == 29_900 * 12
+    assert len(ledger["shipments"]) == 1
+    # One text message per transition, to the customer's phone, none twice.
+    messages = [m for m in ledger["messages"] if m["reference"].startswith(f"{cluster.namespace}/kim/")]
+    assert sorted(m["reference"].rsplit("/", 1)[1] for m in messages) == ["1", "2", "3", "4", "5"]
+    assert {m["to"] for m in messages} == {"+821012345678"}
+    tracking = status["delivery"]["trackingNumber"]
+    assert any(tracking in m["text"] for m in messages)
+
+    reasons = testkit.wait_for(
+        lambda: (r := cluster.events("kim")) and "Confirmed" in r and r, timeout=10, what="Events on kim"
+    )
+    assert {"AwaitingPayment", "PaymentRequested", "Confirmed", "DeliveryRequested"} <= set(reasons)
+
+
+def test_a_rental_for_an_unknown_purifier_is_rejected(
+    cluster: testkit.Cluster, gateway: testing.GatewayProcess, operator_factory: Any
+) -> None:
+    operator_factory(gateway)
+    cluster.create(testkit.rental("lee", "no-such-purifier"))
+    testkit.wait_for(lambda: cluster.phase("rentals", "lee") == "Rejected", timeout=30, what="lee Rejected")
+    rental = cluster.get("rentals", "lee")
+    assert rental is not None
+    conditions = {c["type"]: c["reason"] for c in rental["status"]["conditions"]}
+    assert conditions["StockReserved"] == "PurifierNotFound"
+    assert gateway.ledger()["payments"] == []
+    assert cluster.get("payments", "lee") is None
+
+
+def test_a_declined_payment_rejects_the_rental_and_releases_the_unit(
+    cluster: testkit.Cluster, gateway: testing.GatewayProcess, operator_factory: Any
+) -> None:
+    operator_factory(gateway)
+    cluster.create(testkit.purifier("aqua", stock=1))
+    cluster.create(testkit.rental("park", "aqua", customer="decline-park"))
+    testkit.wait_for(lambda: cluster.phase("rentals", "park") == "Rejected", timeout=30, what="park Rejected")
+    rental = cluster.get("rentals", "park")
+    assert rental is not None
+    conditions = {c["type"]: c["reason"] for c in rental["status"]["conditions"]}
+    assert conditions["Paid"] == "PaymentDeclined"
+    testkit.wait_for(
+        lambda: (cluster.get("purifiers", "aqua") or {}).get("status", {}).get("available") == 1,
+        timeout=10,
+        what="the unit back in stock",
+    )
+    assert [p["status"] for p in gateway.ledger()["payments"]] == ["declined"]
+    assert cluster.get("deliveries", "park") is None
