@@ -44,6 +44,10 @@ def _apply_samples(cluster: testkit.Cluster) -> list[str]:
     return rentals
 
 
+def _phases(status: dict[str, Any]) -> str:
+    return f"{status.get('phase')}/{status.get('delivery', {}).get('phase')}"
+
+
 def _table(rows: list[list[str]]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join(
@@ -131,10 +135,7 @@ def main(argv: list[str] | None = None) -> int:
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:
                 rentals = {r["metadata"]["name"]: r.get("status", {}) for r in cluster.items("rentals")}
-                line = ", ".join(
-                    f"{n}={rentals.get(n, {}).get('phase')}/{rentals.get(n, {}).get('delivery', {}).get('phase')}"
-                    for n in names
-                )
+                line = ", ".join(f"{n}={_phases(rentals.get(n, {}))}" for n in names)
                 if line != last:
                     _say(f"{time.monotonic() - started:5.1f}s  {line}")
                     last = line
