@@ -59,6 +59,11 @@ class Settings(pydantic_settings.BaseSettings):
     )
     sms_api_key: pydantic.SecretStr | None = pydantic.Field(default=None)
     metrics_port: int = pydantic.Field(default=9090, ge=1, le=65535)
+    metrics_address: str = pydantic.Field(
+        default="0.0.0.0",  # noqa: S104  # scraped from outside the pod
+        min_length=1,
+        description="Address the metrics endpoint binds (127.0.0.1 to keep it local).",
+    )
     mypage_port: int = pydantic.Field(default=8080, ge=1, le=65535)
     namespaces: str | None = pydantic.Field(
         default=None, description="Comma-separated namespaces to watch; unset watches all namespaces."

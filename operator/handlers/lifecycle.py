@@ -13,7 +13,7 @@ from typing import Any
 
 import kopf
 
-from rental_operator import kubeapi
+from rental_operator import kubeapi, metrics
 from rental_operator.controllers import context
 from rental_operator.partners import payments, shipping, sms
 from rental_operator.runtime import scheduler
@@ -39,11 +39,16 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
         settings=config,
         kube=kube,
         events=recorder,
-        payment_client=payments.PaymentClient(config),
+        payment_client=payments.PaymentClient(
+            config, breaker_listener=metrics.observe_breaker, observe=metrics.observe_payment
+        ),
         shipping_client=shipping.ShippingClient(config),
         sms_sender=sms.sender_from_settings(config),
         scheduler=requeue,
     )
+    ctx: context.Context = memo["context"]
+    metrics.register_state_collector(ctx.rentals.values, ctx.purifiers.values, ctx.scheduler.pending)
+    metrics.serve(config.metrics_port, config.metrics_address)
     logger.info(
         "operator configured: payments at %s, shipping at %s", config.payment_url, config.shipping_url
     )

@@ -66,6 +66,8 @@ class OperatorProcess:
         self.extra_args = extra_args
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
+        self.metrics_port = 0
+        self.mypage_port = 0
 
     def start(self, *, timeout: float = 60.0) -> None:
         port = _free_port()
@@ -76,7 +78,16 @@ class OperatorProcess:
             f"--liveness=http://127.0.0.1:{port}/healthz",
             *self.extra_args,
         ]
-        env = {**os.environ, "PYTHONSAFEPATH": "1", **self.env}
+        # Several operators may run on one machine (tests, HA, the demo): give each its own ports,
+        # bound to loopback, unless the caller chose.
+        self.metrics_port = int(self.env.get("RENTAL_METRICS_PORT") or _free_port())
+        self.mypage_port = int(self.env.get("RENTAL_MYPAGE_PORT") or _free_port())
+        local = {
+            "RENTAL_METRICS_PORT": str(self.metrics_port),
+            "RENTAL_METRICS_ADDRESS": "127.0.0.1",
+            "RENTAL_MYPAGE_PORT": str(self.mypage_port),
+        }
+        env = {**os.environ, "PYTHONSAFEPATH": "1", **local, **self.env}
         env.pop("KUBECONFIG", None)
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -93,6 +104,11 @@ class OperatorProcess:
                 return False
 
         wait_for(live, timeout=timeout, what="the operator's liveness endpoint")
+
+    def metrics(self) -> str:
+        """The operator's /metrics page, as Prometheus would scrape it."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as response:
+            return str(response.read().decode())
 
     def stop(self, timeout: float = 20.0) -> None:
         if self.process is None or self.process.poll() is not None:
