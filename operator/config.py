@@ -60,7 +60,7 @@ class Settings(pydantic_settings.BaseSettings):
     sms_api_key: pydantic.SecretStr | None = pydantic.Field(default=None)
     metrics_port: int = pydantic.Field(default=9090, ge=1, le=65535)
     metrics_address: str = pydantic.Field(
-        default="0.0.0.0",  # noqa: S104  # scraped from outside the pod
+        default="0.0.0.0",  # scraped from outside the pod
         min_length=1,
         description="Address the metrics endpoint binds (127.0.0.1 to keep it local).",
     )
@@ -98,9 +98,10 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         first = error.errors()[0]
         variable = "RENTAL_" + str(first["loc"][0]).upper() if first["loc"] else "RENTAL_*"
         problem = "required but not set" if first["type"] == "missing" else first["msg"]
-        value = (
-            f" (got {first['input']!r})" if first["type"] != "missing" and "API_KEY" not in variable else ""
-        )
+        field = str(first["loc"][0]) if first["loc"] else ""
+        # Echo what was given only for numbers: a URL may carry credentials, a key is a secret.
+        numeric = field in Settings.model_fields and Settings.model_fields[field].annotation in (int, float)
+        value = f" (got {first['input']!r})" if first["type"] != "missing" and numeric else ""
         more = f"; {len(error.errors()) - 1} more problem(s)" if len(error.errors()) > 1 else ""
         raise ConfigError(f"configuration error: {variable}: {problem}{value}{more}") from None
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from rental_operator import kubeapi
+from rental_operator import kubeapi, metrics
 from rental_operator.api import delivery as api_delivery
 from rental_operator.controllers import context, rentals
 from rental_operator.partners import errors, shipping
@@ -25,7 +25,10 @@ Call = deliveries.Call
 
 def reconcile(ctx: context.Context, namespace: str, name: str) -> None:
     try:
-        with ctx.locks.hold(("delivery", namespace, name)):
+        with (
+            metrics.HANDLER_SECONDS.labels("Delivery", "reconcile").time(),
+            ctx.locks.hold(("delivery", namespace, name)),
+        ):
             changed, owner = _pass(ctx, namespace, name)
     except Exception as error:
         logger.warning("delivery %s/%s: %s; retrying", namespace, name, error, exc_info=True)
@@ -56,6 +59,7 @@ def _pass(ctx: context.Context, namespace: str, name: str) -> tuple[bool, str | 
         if status != delivery.status:
             try:
                 body = ctx.deliveries.observe(ctx.kube.replace_status(RESOURCE, body, status.to_wire()))
+                metrics.transition("Delivery", delivery.status.phase, status.phase)
             except kubeapi.Conflict:
                 body = ctx.deliveries.observe(ctx.kube.get(RESOURCE, namespace, name))
                 continue

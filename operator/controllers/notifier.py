@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 
+from rental_operator import metrics
 from rental_operator.api import purifier as api_purifier
 from rental_operator.api import rental as api_rental
 from rental_operator.controllers import context
@@ -42,14 +43,16 @@ def notify(ctx: context.Context, rental: api_rental.Rental) -> bool:
         full = notifications.text(rental, entry, model)
         text = sms.truncate_for_sms(full, _LIMITS[sms.sms_encoding(full)])
         try:
-            ctx.sms_sender.send(
+            message_id = ctx.sms_sender.send(
                 to=rental.spec.customer.phone,
                 text=text,
                 reference=f"{namespace}/{rental.metadata.name}/{entry.seq}",
                 idempotency_key=notifications.idempotency_key(rental, entry),
             )
         except errors.PartnerError as error:
+            metrics.NOTIFICATIONS.labels("failed").inc()
             logger.warning("text message for %s/%s not sent yet: %s", namespace, rental.metadata.name, error)
             return False
+        metrics.NOTIFICATIONS.labels("sent" if message_id else "logged").inc()
         ctx.notified[uid] = entry.seq
     return True

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from rental_operator import kubeapi
+from rental_operator import kubeapi, metrics
 from rental_operator.api import payment as api_payment
 from rental_operator.controllers import context, rentals
 from rental_operator.partners import errors, transport
@@ -29,7 +29,10 @@ Call = payments.Call
 
 def reconcile(ctx: context.Context, namespace: str, name: str) -> None:
     try:
-        with ctx.locks.hold(("payment", namespace, name)):
+        with (
+            metrics.HANDLER_SECONDS.labels("Payment", "reconcile").time(),
+            ctx.locks.hold(("payment", namespace, name)),
+        ):
             changed, owner = _pass(ctx, namespace, name)
     except Exception as error:
         logger.warning("payment %s/%s: %s; retrying", namespace, name, error, exc_info=True)
@@ -44,7 +47,10 @@ def _later(ctx: context.Context, namespace: str, name: str, delay: float) -> Non
 
 
 def _write(ctx: context.Context, body: dict[str, Any], status: api_payment.PaymentStatus) -> dict[str, Any]:
-    return ctx.payments.observe(ctx.kube.replace_status(RESOURCE, body, status.to_wire()))
+    before = (body.get("status") or {}).get("phase")
+    written = ctx.payments.observe(ctx.kube.replace_status(RESOURCE, body, status.to_wire()))
+    metrics.transition("Payment", before, status.phase)
+    return written
 
 
 def _pass(ctx: context.Context, namespace: str, name: str) -> tuple[bool, str | None]:

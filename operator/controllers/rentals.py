@@ -15,7 +15,7 @@ import datetime
 import logging
 from typing import Any
 
-from rental_operator import kubeapi
+from rental_operator import kubeapi, metrics
 from rental_operator.api import delivery as api_delivery
 from rental_operator.api import payment as api_payment
 from rental_operator.api import purifier as api_purifier
@@ -35,7 +35,10 @@ _RETRY_SECONDS = 2.0
 def reconcile(ctx: context.Context, namespace: str, name: str) -> None:
     """Advance one rental as far as it can go now; schedule a retry if something failed."""
     try:
-        with ctx.locks.hold(("rental", namespace, name)):
+        with (
+            metrics.HANDLER_SECONDS.labels("Rental", "reconcile").time(),
+            ctx.locks.hold(("rental", namespace, name)),
+        ):
             for _ in range(5):
                 try:
                     _pass(ctx, namespace, name)
@@ -239,6 +242,7 @@ def _pass(ctx: context.Context, namespace: str, name: str) -> None:
 
     if not removed and plan.status != original:
         body = ctx.rentals.observe(ctx.kube.replace_status(RESOURCE, body, plan.status.to_wire()))
+        metrics.transition("Rental", original.phase, plan.status.phase)
     for event in events:
         ctx.events.record(body, type_=event.type, reason=event.reason, message=event.message)
     if removed:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from rental_operator import kubeapi
+from rental_operator import kubeapi, metrics
 from rental_operator.api import purifier as api_purifier
 from rental_operator.controllers import context
 from rental_operator.reconcilers import stock
@@ -80,6 +80,11 @@ def release(ctx: context.Context, namespace: str, name: str, rental: str) -> dic
 
 def refresh(ctx: context.Context, namespace: str, name: str) -> None:
     """Bring counts and conditions in line with the spec (after a stock change, or on first sight)."""
+    with metrics.HANDLER_SECONDS.labels("Purifier", "refresh").time():
+        _refresh(ctx, namespace, name)
+
+
+def _refresh(ctx: context.Context, namespace: str, name: str) -> None:
 
     def compute(obj: api_purifier.Purifier) -> tuple[api_purifier.PurifierStatus | None, None]:
         return stock.release(obj, [], now=ctx.clock()), None

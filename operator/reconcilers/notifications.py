@@ -12,7 +12,10 @@ from rental_operator.api import rental as api_rental
 __all__ = ["format_amount", "idempotency_key", "pending", "text"]
 
 # Minor units per currency unit for the currencies a purifier is likely priced in (ISO 4217).
-_EXPONENTS = {"KRW": 0, "JPY": 0, "VND": 0, "CLP": 0, "ISK": 0}
+_EXPONENTS = {
+    **dict.fromkeys(("KRW", "JPY", "VND", "CLP", "ISK", "PYG", "UGX", "XAF", "XOF"), 0),
+    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
+}
 _SIGN = "[PureRental]"
 
 

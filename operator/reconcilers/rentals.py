@@ -59,12 +59,14 @@ Reason = api_conditions.Reason
 RESTING_PHASES = frozenset({Phase.CONFIRMED, Phase.CANCELLED, Phase.REJECTED})
 # How far along each phase is. A decision made on a stale observation (say, a Payment not yet seen
 # after a restart) may suggest an earlier phase than the rental has reached; such a step back is
-# discarded, never written (PaymentDeferred and AwaitingPayment may alternate: same rank).
-_RANK = {
+# discarded, never written.
+_RANK: dict[Phase | None, float] = {
     None: 0,
     Phase.PENDING: 0,
     Phase.AWAITING_PAYMENT: 1,
-    Phase.PAYMENT_DEFERRED: 1,
+    # A Payment never goes from Deferred back to Pending, so neither does the rental: a Pending view
+    # after a deferral is stale and must not reset the deferral's deadline.
+    Phase.PAYMENT_DEFERRED: 1.5,
     Phase.CONFIRMED: 2,
     Phase.CANCELLING: 3,
     Phase.CANCELLED: 4,
@@ -79,10 +81,10 @@ _DELIVERY_RANK = {
     DeliveryPhase.RETURNING: 3,
     DeliveryPhase.RETURNED: 4,
 }
-_PAYMENT_RANK = {
+_PAYMENT_RANK: dict[PaymentPhase | None, float] = {
     None: 0,
     PaymentPhase.PENDING: 0,
-    PaymentPhase.DEFERRED: 0,
+    PaymentPhase.DEFERRED: 0.5,
     PaymentPhase.APPROVED: 1,
     PaymentPhase.DECLINED: 1,
     PaymentPhase.FAILED: 1,
@@ -229,7 +231,10 @@ class _Builder:
 
     @property
     def delivery_phase(self) -> DeliveryPhase | None:
-        return self.facts.delivery.status.phase if self.facts.delivery else None
+        """The newer of the observed Delivery's phase and the one the rental already recorded."""
+        observed = self.facts.delivery.status.phase if self.facts.delivery else None
+        recorded = self.rental.status.delivery.phase if self.rental.status.delivery else None
+        return recorded if _DELIVERY_RANK[recorded] > _DELIVERY_RANK[observed] else observed
 
     # status edits
     def condition(self, type_: str, status: bool | None, reason: str, message: str) -> None:
@@ -319,6 +324,12 @@ def decide(facts: Facts) -> Plan:
 
     if FINALIZER not in rental.metadata.finalizers:
         b.act(AddFinalizer())
+    if facts.payment is None and b.status.phase not in (None, Phase.PENDING):
+        # Past the application, yet no Payment observed: a view that missed it (the controller
+        # reads a Payment the status names before deciding). Recreate it only if the catalog entry
+        # is there to price it; never reject a rental that may be in force on such a view.
+        if facts.purifier is None or not b.held:
+            return b.plan()
     if facts.purifier is None and facts.payment is None:
         # Only an application can fail for want of a purifier: once payment is under way, the
         # catalog entry going away changes nothing for the customer.

@@ -38,7 +38,8 @@ class Scheduler:
         with self._wakeup:
             self._stopping = True
             self._wakeup.notify()
-        self._thread.join(timeout=5)
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def call_later(self, key: Hashable, delay: float, callback: Callable[[], None]) -> None:

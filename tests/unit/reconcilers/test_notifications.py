@@ -1,0 +1,218 @@
+"""reconcilers.notifications: one text per history entry, which entries are still owed, and their keys."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+import pytest
+
+from rental_operator.api import rental as api_rental
+from rental_operator.reconcilers import notifications
+
+AT = "2025-06-01T09:00:00+00:00"
+
+
+def _rental(
+    history: list[tuple[str, str]] | None = None,
+    *,
+    notified: int | None = None,
+    amount: int | None = 1_076_400,
+    currency: str = "KRW",
+    tracking: str | None = "TRK-42",
+    name: str | None = "Kim",
+    months: int = 12,
+    first_seq: int = 1,
+) -> api_rental.Rental:
+    customer: dict[str, Any] = {"id": "cust-7", "phone": "+821012345678", "address": "Seoul"}
+    if name is not None:
+        customer["name"] = name
+    status: dict[str, Any] = {
+        "phase": "Confirmed",
+        "history": [
+            {"seq": seq, "kind": kind, "phase": phase, "at": AT, "message": f"entered {phase}"}
+            for seq, (kind, phase) in enumerate(history or [], start=first_seq)
+        ],
+        "delivery": {"name": "r1", "phase": "Shipping", "trackingNumber": tracking},
+    }
+    if amount is not None:
+        status["payment"] = {"name": "r1", "phase": "Approved", "amount": amount, "currency": currency}
+    if notified is not None:
+        status["notifiedSeq"] = notified
+    return api_rental.Rental.model_validate(
+        {
+            "metadata": {"name": "r1", "namespace": "shop", "uid": "uid-1"},
+            "spec": {"purifier": "aquapure-300", "customer": customer, "months": months},
+            "status": status,
+        }
+    )
+
+
+def _entry(kind: str, phase: str, message: str | None = None, seq: int = 1) -> api_rental.HistoryEntry:
+    return api_rental.HistoryEntry.model_validate(
+        {"seq": seq, "kind": kind, "phase": phase, "at": AT, "message": message}
+    )
+
+
+# --- amounts --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("amount", "currency", "text"),
+    [
+        (1_076_400, "KRW", "1,076,400 KRW"),
+        (39_000, "KRW", "39,000 KRW"),
+        (0, "KRW", "0 KRW"),
+        (5_000, "JPY", "5,000 JPY"),
+        (12_345_67, "USD", "12,345.67 USD"),
+        (2_999, "USD", "29.99 USD"),
+        (500, "USD", "5.00 USD"),
+        (7, "EUR", "0.07 EUR"),
+        (100_000_000, "USD", "1,000,000.00 USD"),
+    ],
+)
+def test_format_amount(amount: int, currency: str, text: str) -> None:
+    assert notifications.format_amount(amount, currency) == text
+
+
+@pytest.mark.parametrize(("amount", "currency"), [(None, "KRW"), (100, None), (None, None)])
+def test_format_amount_without_payment(amount: int | None, currency: str | None) -> None:
+    assert notifications.format_amount(amount, currency) == "the fee"
+
+
+# --- texts ----------------------------------------------------------------------------------------------
+RENTAL_TEXTS = {
+    "Pending": ["received your application", "AquaPure 300", "12 months"],
+    "AwaitingPayment": ["reserved", "1,076,400 KRW"],
+    "PaymentDeferred": ["busy", "1,076,400 KRW", "automatically"],
+    "Confirmed": ["1,076,400 KRW", "confirmed", "AquaPure 300"],
+    "Cancelling": ["cancelling"],
+    "Cancelled": ["cancelled", "refunded"],
+    "Rejected": ["could not accept", "entered Rejected"],
+}
+DELIVERY_TEXTS = {
+    "Shipping": ["on its way", "TRK-42"],
+    "Delivered": ["delivered"],
+    "Cancelled": ["delivery", "cancelled"],
+    "Returning": ["collecting", "TRK-42"],
+    "Returned": ["received your returned"],
+}
+
+
+def test_every_rental_phase_has_a_text() -> None:
+    assert set(RENTAL_TEXTS) == {p.value for p in api_rental.RentalPhase}
+
+
+@pytest.mark.parametrize(
+    ("kind", "phase", "needles"),
+    [
+        *(("Rental", phase, needles) for phase, needles in RENTAL_TEXTS.items()),
+        *(("Delivery", phase, needles) for phase, needles in DELIVERY_TEXTS.items()),
+    ],
+)
+def test_text_per_phase(kind: str, phase: str, needles: list[str]) -> None:
+    text = notifications.text(_rental(), _entry(kind, phase, f"entered {phase}"), "AquaPure 300")
+    assert text.startswith("[PureRental] Kim, ")
+    assert text.endswith("(ref r1)")
+    for needle in needles:
+        assert needle in text, (needle, text)
+    assert "\n" not in text
+
+
+def test_texts_of_different_phases_differ() -> None:
+    rental = _rental()
+    texts = {notifications.text(rental, _entry("Rental", p), "M") for p in RENTAL_TEXTS}
+    texts |= {notifications.text(rental, _entry("Delivery", p), "M") for p in DELIVERY_TEXTS}
+    assert len(texts) == len(RENTAL_TEXTS) + len(DELIVERY_TEXTS)
+
+
+def test_amount_in_usd() -> None:
+    text = notifications.text(_rental(amount=2_999, currency="USD"), _entry("Rental", "Confirmed"), "M")
+    assert "29.99 USD" in text
+
+
+def test_model_falls_back_to_the_purifier_name() -> None:
+    text = notifications.text(_rental(), _entry("Rental", "Confirmed"), None)
+    assert "aquapure-300" in text
+
+
+def test_customer_name_falls_back() -> None:
+    text = notifications.text(_rental(name=None), _entry("Rental", "Confirmed"), "M")
+    assert text.startswith("[PureRental] customer, ")
+
+
+def test_without_payment_the_text_says_the_fee() -> None:
+    text = notifications.text(_rental(amount=None), _entry("Rental", "AwaitingPayment"), "M")
+    assert "charging the fee" in text
+
+
+def test_tracking_number_pending_when_unknown() -> None:
+    text = notifications.text(_rental(tracking=None), _entry("Delivery", "Shipping"), "M")
+    assert "Tracking number: pending" in text
+
+
+def test_rejection_without_a_message_points_to_mypage() -> None:
+    text = notifications.text(_rental(), _entry("Rental", "Rejected", None), "M")
+    assert "see MyPage" in text
+
+
+def test_unknown_phases_still_get_a_text() -> None:
+    rental = _rental()
+    assert "now Lost" in notifications.text(rental, _entry("Delivery", "Lost"), "M")
+    assert "now Paused" in notifications.text(rental, _entry("Rental", "Paused"), "M")
+
+
+def test_months_are_the_rentals() -> None:
+    text = notifications.text(_rental(months=24), _entry("Rental", "Pending"), "M")
+    assert "24 months" in text
+
+
+# --- what is still owed ------------------------------------------------------------------------------------
+HISTORY = [
+    ("Rental", "Pending"),
+    ("Rental", "AwaitingPayment"),
+    ("Rental", "Confirmed"),
+    ("Delivery", "Shipping"),
+]
+
+
+@pytest.mark.parametrize(
+    ("persisted", "sent_through", "owed"),
+    [
+        (None, 0, [1, 2, 3, 4]),
+        (0, 0, [1, 2, 3, 4]),
+        (2, 0, [3, 4]),
+        (None, 3, [4]),
+        (2, 3, [4]),  # the in-memory mark is ahead of the written one
+        (3, 1, [4]),  # the written mark is ahead (another replica sent them)
+        (4, 0, []),
+        (0, 4, []),
+        (9, 0, []),
+    ],
+)
+def test_pending_respects_both_marks(persisted: int | None, sent_through: int, owed: list[int]) -> None:
+    rental = _rental(HISTORY, notified=persisted)
+    assert [entry.seq for entry in notifications.pending(rental, sent_through)] == owed
+
+
+def test_pending_after_trimming_uses_seq_not_position() -> None:
+    rental = _rental(HISTORY, first_seq=30, notified=31)
+    assert [entry.seq for entry in notifications.pending(rental, 0)] == [32, 33]
+
+
+def test_idempotency_key() -> None:
+    rental = _rental(HISTORY)
+    keys = [notifications.idempotency_key(rental, entry) for entry in rental.status.history]
+    assert keys == ["sms-uid-1-1", "sms-uid-1-2", "sms-uid-1-3", "sms-uid-1-4"]
+
+
+def test_idempotency_key_is_stable_for_the_same_entry() -> None:
+    rental = _rental(HISTORY)
+    entry = rental.status.history[2]
+    again = _rental(HISTORY, notified=2).status.history[2]
+    assert notifications.idempotency_key(rental, entry) == notifications.idempotency_key(rental, again)
+
+
+def test_entry_time_does_not_matter_for_the_key() -> None:
+    rental = _rental()
+    one = _entry("Rental", "Confirmed", seq=5)
+    other = one.model_copy(update={"at": datetime.datetime(2030, 1, 1, tzinfo=datetime.UTC)})
+    assert notifications.idempotency_key(rental, one) == notifications.idempotency_key(rental, other)

@@ -1,0 +1,122 @@
+"""Helm, and the ServiceMonitor CRD, from Go modules, fetched once into the cache outside the repository.
+
+No release binaries can be downloaded where this project is developed, but `helm.sh/helm/v3` is an
+ordinary Go module (no replace directives), so `go install` builds the real helm; the binary goes into
+a directory keyed by its version. The chart's optional ServiceMonitor needs the CRD of the Prometheus
+Operator to be accepted by an API server; that CRD is taken from the `prometheus-operator` Go module
+(never written by hand), which `go mod download` puts in the module cache.
+
+Called by the chart tests (`tests/helm/`) on first use and by `scripts/install-helm`;
+`python -m rental_devenv.helm` prints the helm binary's path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from rental_devenv import build
+
+__all__ = ["HELM_VERSION", "PROMETHEUS_OPERATOR_VERSION", "ensure_helm", "main", "servicemonitor_crd"]
+
+HELM_VERSION = "v3.22.0"
+PROMETHEUS_OPERATOR_VERSION = "v0.85.0"
+_PROMETHEUS_OPERATOR = "github.com/prometheus-operator/prometheus-operator"
+_SERVICEMONITOR_CRD = "example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml"
+
+
+def _log(message: str) -> None:
+    print(f"[helm] {message}", file=sys.stderr, flush=True)
+
+
+def _go_env(**extra: str) -> dict[str, str]:
+    if shutil.which("go") is None:
+        raise RuntimeError("the Go toolchain is required to build helm (`go` not on PATH)")
+    env = dict(os.environ)
+    # Never let the go command fetch another toolchain: helm's go.mod asks for nothing newer than ours.
+    env.update(CGO_ENABLED="0", GOTOOLCHAIN=env.get("GOTOOLCHAIN", "local"), **extra)
+    return env
+
+
+@contextlib.contextmanager
+def _exclusive(lock_path: Path) -> Iterator[None]:
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def ensure_helm() -> Path:
+    """The helm binary of HELM_VERSION, built with `go install` the first time (a minute or two)."""
+    target = build.cache_root() / "bin" / f"helm-{HELM_VERSION}"
+    binary = target / "helm"
+    if binary.exists():
+        return binary
+    with _exclusive(build.cache_root() / "helm.lock"):
+        if binary.exists():
+            return binary  # another process built it while we waited
+        started = time.monotonic()
+        _log(f"building helm {HELM_VERSION} from Go modules into {target} (cached afterwards)")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix="helm-", dir=target.parent))
+        try:
+            result = subprocess.run(
+                [
+                    "go",
+                    "install",
+                    "-trimpath",
+                    "-ldflags",
+                    f"-s -w -X helm.sh/helm/v3/internal/version.version={HELM_VERSION}",
+                    f"helm.sh/helm/v3/cmd/helm@{HELM_VERSION}",
+                ],
+                env=_go_env(GOBIN=str(staging)),
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if result.returncode != 0:
+                raise RuntimeError(f"go install helm {HELM_VERSION} failed:\n{result.stderr.strip()}")
+            staging.rename(target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        _log(f"helm {HELM_VERSION} built in {time.monotonic() - started:.0f}s: {binary}")
+    return binary
+
+
+def servicemonitor_crd() -> Path:
+    """The ServiceMonitor CRD file as the prometheus-operator module ships it (read-only, in GOMODCACHE)."""
+    result = subprocess.run(
+        ["go", "mod", "download", "-json", f"{_PROMETHEUS_OPERATOR}@{PROMETHEUS_OPERATOR_VERSION}"],
+        env=_go_env(GOFLAGS="-mod=mod"),
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tempfile.gettempdir(),  # outside any module: a plain download into the module cache
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"go mod download {_PROMETHEUS_OPERATOR} failed:\n{result.stderr.strip()}")
+    crd = Path(json.loads(result.stdout)["Dir"]) / _SERVICEMONITOR_CRD
+    if not crd.exists():
+        raise RuntimeError(f"{_PROMETHEUS_OPERATOR}@{PROMETHEUS_OPERATOR_VERSION} has no {_SERVICEMONITOR_CRD}")
+    return crd
+
+
+def main() -> int:
+    print(ensure_helm())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
