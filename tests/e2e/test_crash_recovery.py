@@ -12,13 +12,29 @@ from rental_gateway import testing
 
 
 def _all_done(cluster: testkit.Cluster, names: list[str]) -> bool:
+    return not _unfinished(cluster, names)
+
+
+def _unfinished(cluster: testkit.Cluster, names: list[str]) -> dict[str, tuple[Any, ...]]:
+    """Rentals not yet delivered and fully texted, with what they show (for the failure message)."""
     rentals = {r["metadata"]["name"]: r.get("status", {}) for r in cluster.items("rentals")}
-    return all(
-        rentals.get(n, {}).get("phase") == "Confirmed"
-        and rentals[n].get("delivery", {}).get("phase") == "Delivered"
-        and rentals[n].get("notifiedSeq") == 5
+    shown = {
+        n: (
+            rentals.get(n, {}).get("phase"),
+            rentals.get(n, {}).get("delivery", {}).get("phase"),
+            rentals.get(n, {}).get("notifiedSeq"),
+            [e.get("seq") for e in rentals.get(n, {}).get("history", [])],
+        )
         for n in names
-    )
+    }
+    return {n: s for n, s in shown.items() if s[:3] != ("Confirmed", "Delivered", 5)}
+
+
+def _wait_all_done(cluster: testkit.Cluster, names: list[str], timeout: float) -> None:
+    try:
+        testkit.wait_for(lambda: _all_done(cluster, names), timeout=timeout, what="all rentals done")
+    except TimeoutError:
+        raise AssertionError(f"not finished after {timeout:.0f}s: {_unfinished(cluster, names)}") from None
 
 
 def _assert_once_each(gateway: testing.GatewayProcess, namespace: str, names: list[str]) -> None:
@@ -53,9 +69,7 @@ def test_sigkill_in_the_middle_of_twenty_rentals(
     assert not all(p == "Confirmed" for p in mid.values()), "the kill came too late to test anything"
     time.sleep(1)
     operator.start()
-    testkit.wait_for(
-        lambda: _all_done(cluster, names), timeout=120, what="all 20 rentals delivered and texted"
-    )
+    _wait_all_done(cluster, names, timeout=120)
     _assert_once_each(gateway, cluster.namespace, names)
     purifier = cluster.get("purifiers", "aqua")
     assert purifier is not None
@@ -76,5 +90,5 @@ def test_rentals_applied_while_the_operator_is_down_complete_when_it_returns(
     assert gateway.ledger()["payments"] == []
 
     operator.start()
-    testkit.wait_for(lambda: _all_done(cluster, names), timeout=90, what="the night's rentals completed")
+    _wait_all_done(cluster, names, timeout=90)
     _assert_once_each(gateway, cluster.namespace, names)

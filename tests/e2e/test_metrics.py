@@ -1,0 +1,79 @@
+"""A real Prometheus scrapes the operator during a scripted flow; PromQL sees what happened."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rental_devenv import prometheus, testkit
+from rental_gateway import testing
+
+
+@pytest.fixture
+def scraper(tmp_path: Path) -> Iterator[Any]:
+    started: list[prometheus.PrometheusProcess] = []
+
+    def start(targets: dict[str, list[str]]) -> prometheus.PrometheusProcess:
+        process = prometheus.PrometheusProcess(targets, directory=tmp_path)
+        process.start()
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+def test_prometheus_sees_rentals_breaker_and_latency(
+    cluster: testkit.Cluster, gateway: testing.GatewayProcess, operator_factory: Any, scraper: Any
+) -> None:
+    operator = operator_factory(gateway, breaker_failure_threshold="2", breaker_reset_seconds="2")
+    prom = scraper({"operator": [f"127.0.0.1:{operator.metrics_port}"]})
+    namespace = cluster.namespace
+    cluster.create(testkit.purifier("aqua", stock=10))
+    for name in ("a", "b", "c"):
+        cluster.create(testkit.rental(name, "aqua"))
+
+    confirmed = f'rental_rentals{{namespace="{namespace}",phase="Confirmed"}}'
+    testkit.wait_for(
+        lambda: prom.scalar(confirmed) == 3, timeout=60, what="3 Confirmed rentals in Prometheus"
+    )
+    testkit.wait_for(
+        lambda: (
+            prom.scalar(f'rental_purifier_available_units{{namespace="{namespace}",purifier="aqua"}}') == 7
+        ),
+        timeout=30,
+        what="7 units available",
+    )
+    assert prom.scalar("rental_payment_breaker_state") == 0
+    approved = prom.scalar('sum(rental_payment_requests_total{operation="charge",outcome="approved"})')
+    assert approved == 3
+    transitions = 'sum(rental_phase_transitions_total{kind="Rental",to_phase="Confirmed"})'
+    assert prom.scalar(transitions) == 3
+    # Latency quantiles come from the histogram.
+    p50 = prom.scalar("histogram_quantile(0.5, sum by (le) (rental_payment_request_duration_seconds_bucket))")
+    assert p50 is not None and 0 < p50 < 2
+    assert prom.scalar('count(rental_handler_duration_seconds_count{kind="Rental"})') == 1
+
+    # The payment system goes down: the breaker opens (2) and deferred work is pending.
+    gateway.set_faults(outage="unavailable", partners=["payments"])
+    for name in ("d", "e", "f"):
+        cluster.create(testkit.rental(name, "aqua"))
+    testkit.wait_for(
+        lambda: prom.scalar("rental_payment_breaker_state") == 2, timeout=30, what="breaker open"
+    )
+    testkit.wait_for(lambda: (prom.scalar("rental_pending_work") or 0) >= 3, timeout=30, what="pending work")
+    deferred = f'rental_rentals{{namespace="{namespace}",phase="PaymentDeferred"}}'
+    testkit.wait_for(lambda: prom.scalar(deferred) == 3, timeout=30, what="3 deferred rentals")
+
+    # It comes back: the breaker closes (0), everything is confirmed, nothing is pending.
+    gateway.set_faults(outage="off")
+    testkit.wait_for(lambda: prom.scalar(confirmed) == 6, timeout=60, what="6 Confirmed after recovery")
+    testkit.wait_for(
+        lambda: prom.scalar("rental_payment_breaker_state") == 0, timeout=30, what="breaker closed"
+    )
+    testkit.wait_for(lambda: prom.scalar("rental_pending_work") == 0, timeout=60, what="no pending work")
+    assert (prom.scalar('sum(rental_notifications_total{outcome="sent"})') or 0) >= 6 * 3
