@@ -322,8 +322,6 @@ def decide(facts: Facts) -> Plan:
     if rental.spec.cancelled or deleting:
         return _cancel(b, deleting).plan()
 
-    if FINALIZER not in rental.metadata.finalizers:
-        b.act(AddFinalizer())
     if facts.payment is None and b.status.phase not in (None, Phase.PENDING):
         # Past the application, yet no Payment observed: a view that missed it (the controller
         # reads a Payment the status names before deciding). Recreate it only if the catalog entry
@@ -347,9 +345,15 @@ def decide(facts: Facts) -> Plan:
                 Reason.OUT_OF_STOCK,
                 f"every unit of {rental.spec.purifier} is rented out",
             ).plan()
+        # The finalizer goes on before the first effect that would need undoing (a held unit), and
+        # not before: a rental rejected on arrival has nothing to compensate and costs no write.
+        if FINALIZER not in rental.metadata.finalizers:
+            b.act(AddFinalizer())
         b.act(Reserve(rental.spec.purifier))
         return b.plan()
 
+    if (b.held or facts.payment is not None) and FINALIZER not in rental.metadata.finalizers:
+        b.act(AddFinalizer())  # something to undo exists: deletion must wait for compensation
     if b.held:
         b.condition(
             Type.STOCK_RESERVED,
