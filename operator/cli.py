@@ -1,15 +1,19 @@
 """`rental-operator`: the operator's command line.
 
 `run` validates the configuration first (one line naming a bad setting, exit code 2), then runs Kopf
-with the handlers of `rental_operator.handlers`. Called by the console script and `python -m`.
+with the handlers of `rental_operator.handlers`. `mypage` runs MyPage alone (the read side, with its
+own informer); `mypage-link` mints a customer's signed MyPage link. Called by the console script and
+`python -m`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
+import time
 
 import kopf
 
@@ -25,6 +29,7 @@ def _run(args: argparse.Namespace) -> int:
         os.environ["KUBECONFIG"] = args.kubeconfig
     try:
         settings = config.load()
+        mypage_settings = config.load_mypage()
     except config.ConfigError as error:
         print(error, file=sys.stderr)
         return 2
@@ -40,9 +45,51 @@ def _run(args: argparse.Namespace) -> int:
             clusterwide=not namespaces,
             namespaces=namespaces,
             liveness_endpoint=args.liveness,
-            memo=kopf.Memo(settings=settings, kubeconfig=args.kubeconfig),
+            memo=kopf.Memo(settings=settings, mypage_settings=mypage_settings, kubeconfig=args.kubeconfig),
         )
     )
+    return 0
+
+
+def _mypage(args: argparse.Namespace) -> int:
+    try:
+        settings = config.load_mypage(require_secret=True)
+    except config.ConfigError as error:
+        print(error, file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    from rental_operator.mypage import standalone  # noqa: PLC0415  # only this command needs aiohttp
+
+    return standalone.run(
+        settings, kubeconfig=args.kubeconfig, metrics_port=args.metrics_port, access_log=args.access_log
+    )
+
+
+def _mypage_link(args: argparse.Namespace) -> int:
+    try:
+        settings = config.load_mypage(require_secret=True)
+    except config.ConfigError as error:
+        print(error, file=sys.stderr)
+        return 2
+    secret = settings.token_secret()
+    if settings.mypage_auth != "token" or secret is None:
+        print("mypage-link: links are signed tokens; RENTAL_MYPAGE_AUTH is not token", file=sys.stderr)
+        return 2
+    ttl = args.ttl_seconds or settings.mypage_token_ttl_seconds
+    from rental_operator.mypage import auth  # noqa: PLC0415
+
+    try:
+        token = auth.mint(secret, args.customer, expires=int(time.time()) + ttl)
+    except ValueError as error:
+        print(f"mypage-link: {error}", file=sys.stderr)
+        return 2
+    if args.token_only:
+        print(token)
+    else:
+        print(auth.page_link(args.base_url or str(settings.mypage_public_url), args.customer, token))
     return 0
 
 
@@ -58,7 +105,30 @@ def main(argv: list[str] | None = None) -> int:
         "--peering", default="", help="Kopf peering name for active/standby replicas (default: standalone)"
     )
     run.add_argument("--verbose", action="store_true")
+    mypage = commands.add_parser(
+        "mypage",
+        help="serve MyPage alone, with its own list-and-watch (configuration from RENTAL_MYPAGE_* variables)",
+    )
+    mypage.add_argument("--kubeconfig", default=None, help="kubeconfig to use outside a cluster")
+    mypage.add_argument(
+        "--metrics-port", type=int, default=0, help="serve Prometheus metrics on this port (0: off)"
+    )
+    mypage.add_argument("--access-log", action="store_true", help="log every request")
+    mypage.add_argument("--verbose", action="store_true")
+    link = commands.add_parser(
+        "mypage-link", help="print a customer's signed MyPage link (needs RENTAL_MYPAGE_TOKEN_SECRET)"
+    )
+    link.add_argument("--customer", required=True, help="the customer id (spec.customer.id)")
+    link.add_argument(
+        "--ttl-seconds", type=int, default=0, help="lifetime (default RENTAL_MYPAGE_TOKEN_TTL_SECONDS)"
+    )
+    link.add_argument("--base-url", default="", help="MyPage's public URL (default RENTAL_MYPAGE_PUBLIC_URL)")
+    link.add_argument("--token-only", action="store_true", help="print only the bearer token")
     args = parser.parse_args(argv)
+    if args.command == "mypage":
+        return _mypage(args)
+    if args.command == "mypage-link":
+        return _mypage_link(args)
     return _run(args)
 
 

@@ -7,13 +7,22 @@ instead of failing later inside a handler. Called by `rental_operator.cli` and p
 
 from __future__ import annotations
 
+import pathlib
 import re
 from collections.abc import Mapping
+from typing import Final, Literal
 
 import pydantic
 import pydantic_settings
 
-__all__ = ["ConfigError", "Settings", "load"]
+__all__ = [
+    "MIN_TOKEN_SECRET_LENGTH",
+    "ConfigError",
+    "MyPageSettings",
+    "Settings",
+    "load",
+    "load_mypage",
+]
 
 _NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
@@ -112,3 +121,112 @@ def _from_mapping(environ: Mapping[str, str]) -> dict[str, str]:
         for key, value in environ.items()
         if key.upper().startswith("RENTAL_") and value != ""
     }
+
+
+# --- MyPage (CONTRACT §4): the read side's own settings ------------------------------------------------
+# A class of their own because `rental-operator mypage` runs without the partner URLs the operator
+# needs; the operator loads both. Called by `rental_operator.cli` and `rental_operator.mypage`.
+
+MIN_TOKEN_SECRET_LENGTH: Final = 32
+
+
+class MyPageSettings(pydantic_settings.BaseSettings):
+    model_config = pydantic_settings.SettingsConfigDict(
+        env_prefix="RENTAL_", frozen=True, extra="ignore", case_sensitive=False
+    )
+
+    mypage_port: int = pydantic.Field(default=8080, ge=1, le=65535, description="Port MyPage listens on.")
+    mypage_host: str = pydantic.Field(
+        default="0.0.0.0", min_length=1, description="Address MyPage listens on (0.0.0.0: every interface)."
+    )
+    mypage_enabled: bool = pydantic.Field(
+        default=True, description="Serve MyPage inside the operator (the `mypage` command always serves)."
+    )
+    mypage_auth: Literal["token", "header", "none"] = pydantic.Field(
+        default="token",
+        description=(
+            "How a customer is identified: `token` (signed per-customer links and bearer tokens), "
+            "`header` (an auth proxy in front sets RENTAL_MYPAGE_IDENTITY_HEADER), or `none` (local demos)."
+        ),
+    )
+    mypage_token_secret: pydantic.SecretStr | None = pydantic.Field(
+        default=None, description="HMAC-SHA256 key that signs customer tokens (token mode)."
+    )
+    mypage_token_secret_file: pydantic.FilePath | None = pydantic.Field(
+        default=None, description="File holding the token key instead (a mounted Secret)."
+    )
+    mypage_token_ttl_seconds: int = pydantic.Field(
+        default=30 * 24 * 3600, ge=60, le=366 * 24 * 3600, description="Lifetime of a minted token."
+    )
+    mypage_identity_header: str = pydantic.Field(
+        default="X-Customer-Id",
+        pattern=r"^[A-Za-z0-9-]+$",
+        description="Header carrying the authenticated customer id (header mode).",
+    )
+    mypage_public_url: pydantic.HttpUrl = pydantic.Field(
+        default=pydantic.HttpUrl("http://localhost:8080"),
+        description="Base URL customers reach MyPage at, for minted links.",
+    )
+    namespaces: str | None = pydantic.Field(
+        default=None, description="Comma-separated namespaces to read; unset reads all namespaces."
+    )
+
+    @pydantic.field_validator("namespaces")
+    @classmethod
+    def _namespaces_are_names(cls, value: str | None) -> str | None:
+        return Settings._namespaces_are_names(value)  # the same rule as the operator's
+
+    @pydantic.field_validator("mypage_token_secret")
+    @classmethod
+    def _secret_is_long_enough(cls, value: pydantic.SecretStr | None) -> pydantic.SecretStr | None:
+        if value is not None and len(value.get_secret_value().strip()) < MIN_TOKEN_SECRET_LENGTH:
+            raise ValueError(f"must be at least {MIN_TOKEN_SECRET_LENGTH} characters")
+        return value
+
+    @pydantic.field_validator("mypage_token_secret_file")
+    @classmethod
+    def _secret_file_is_long_enough(cls, value: pathlib.Path | None) -> pathlib.Path | None:
+        if value is not None and len(value.read_text().strip()) < MIN_TOKEN_SECRET_LENGTH:
+            raise ValueError(f"the file must hold a key of at least {MIN_TOKEN_SECRET_LENGTH} characters")
+        return value
+
+    @pydantic.model_validator(mode="after")
+    def _one_secret(self) -> MyPageSettings:
+        if self.mypage_token_secret is not None and self.mypage_token_secret_file is not None:
+            raise ValueError("set RENTAL_MYPAGE_TOKEN_SECRET or RENTAL_MYPAGE_TOKEN_SECRET_FILE, not both")
+        return self
+
+    @property
+    def namespace_list(self) -> list[str]:
+        """The namespaces to read; empty means the whole cluster."""
+        return self.namespaces.split(",") if self.namespaces else []
+
+    def token_secret(self) -> bytes | None:
+        """The token key (read from the file each call: call once at start-up), or None if unset."""
+        if self.mypage_token_secret is not None:
+            return self.mypage_token_secret.get_secret_value().encode()
+        if self.mypage_token_secret_file is not None:
+            return self.mypage_token_secret_file.read_text().strip().encode()
+        return None
+
+
+def load_mypage(environ: Mapping[str, str] | None = None, *, require_secret: bool = False) -> MyPageSettings:
+    """Read MyPage's settings; `require_secret` refuses token mode without a key (the `mypage` command)."""
+    try:
+        if environ is None:
+            settings = MyPageSettings()
+        else:
+            settings = MyPageSettings.model_validate(_from_mapping(environ))
+    except pydantic.ValidationError as error:
+        first = error.errors()[0]
+        variable = "RENTAL_" + str(first["loc"][0]).upper() if first["loc"] else "RENTAL_MYPAGE_*"
+        problem = first["msg"].removeprefix("Value error, ")
+        shown = "SECRET" not in variable and first["type"] != "missing" and bool(first["loc"])
+        value = f" (got {first['input']!r})" if shown else ""
+        raise ConfigError(f"configuration error: {variable}: {problem}{value}") from None
+    if require_secret and settings.mypage_auth == "token" and settings.token_secret() is None:
+        raise ConfigError(
+            "configuration error: RENTAL_MYPAGE_TOKEN_SECRET: required when RENTAL_MYPAGE_AUTH=token"
+            " (or set RENTAL_MYPAGE_TOKEN_SECRET_FILE, or RENTAL_MYPAGE_AUTH=header behind an auth proxy)"
+        )
+    return settings

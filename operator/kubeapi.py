@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import queue
 import threading
+from collections.abc import Iterator
 from typing import Any, Final
 
 import kubernetes
@@ -20,7 +22,7 @@ from kubernetes.client import ApiException
 
 from rental_operator.api import meta
 
-__all__ = ["Conflict", "EventRecorder", "Kube", "NotFound", "load_client"]
+__all__ = ["Conflict", "EventRecorder", "Gone", "Kube", "NotFound", "WatchStream", "load_client"]
 
 _MERGE_PATCH: Final = "application/merge-patch+json"
 
@@ -31,6 +33,10 @@ class Conflict(Exception):  # noqa: N818  # the HTTP name, as Kubernetes uses it
 
 class NotFound(Exception):  # noqa: N818
     """The object does not exist (404)."""
+
+
+class Gone(Exception):  # noqa: N818
+    """The resourceVersion to watch from is too old (410): list again, then watch from the list."""
 
 
 def load_client(kubeconfig: str | None = None) -> kubernetes.client.ApiClient:
@@ -52,6 +58,8 @@ def _translate(error: ApiException) -> Exception:
         return Conflict(str(error.reason))
     if error.status == 404:
         return NotFound(str(error.reason))
+    if error.status == 410:
+        return Gone(str(error.reason))
     return error
 
 
@@ -140,6 +148,68 @@ class Kube:
         except ApiException as error:
             raise _translate(error) from None
 
+    # --- reading whole collections (MyPage's informer) ---
+    def list_objects(
+        self, resource: meta.Resource, namespace: str | None, *, page_size: int = 500
+    ) -> tuple[list[dict[str, Any]], str]:
+        """Every object of `resource` in `namespace` (None: the cluster), and the list's resourceVersion.
+
+        Paged, so a large collection never arrives as one huge response; the pages form one consistent
+        snapshot (the continue token pins the first page's revision).
+        """
+        items: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"limit": page_size}
+            if token:
+                kwargs["_continue"] = token
+            try:
+                if namespace:
+                    page = self._custom.list_namespaced_custom_object(
+                        resource.group, resource.version, namespace, resource.plural, **kwargs
+                    )
+                else:
+                    page = self._custom.list_cluster_custom_object(
+                        resource.group, resource.version, resource.plural, **kwargs
+                    )
+            except ApiException as error:
+                raise _translate(error) from None
+            items.extend(page.get("items") or [])
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return items, str(page["metadata"]["resourceVersion"])
+
+    def watch(
+        self,
+        resource: meta.Resource,
+        namespace: str | None,
+        resource_version: str,
+        *,
+        timeout_seconds: int = 300,
+    ) -> WatchStream:
+        """Open a watch from `resource_version` (with bookmarks); returns once the server answered."""
+        kwargs: dict[str, Any] = {
+            "watch": True,
+            "resource_version": resource_version,
+            "allow_watch_bookmarks": True,
+            "timeout_seconds": timeout_seconds,
+            "_preload_content": False,
+            # The server ends the watch after timeout_seconds; the read timeout only catches a dead peer.
+            "_request_timeout": (10, timeout_seconds + 30),
+        }
+        try:
+            if namespace:
+                response = self._custom.list_namespaced_custom_object(
+                    resource.group, resource.version, namespace, resource.plural, **kwargs
+                )
+            else:
+                response = self._custom.list_cluster_custom_object(
+                    resource.group, resource.version, resource.plural, **kwargs
+                )
+        except ApiException as error:
+            raise _translate(error) from None
+        return WatchStream(response)
+
     def post_event(self, obj: dict[str, Any], *, type_: str, reason: str, message: str) -> None:
         """Record a Kubernetes Event on `obj`; failures are not worth failing a step for."""
         metadata = obj["metadata"]
@@ -162,6 +232,45 @@ class Kube:
         )
         with contextlib.suppress(ApiException):
             self._events.create_namespaced_event(metadata["namespace"], event)
+
+
+class WatchStream:
+    """One open watch: iterate for `{"type", "object"}` events; `close()` from any thread ends it.
+
+    BOOKMARK events are passed on (their object carries only the resourceVersion to resume from); an
+    ERROR event raises `Gone` for 410 and `RuntimeError` otherwise.
+    """
+
+    def __init__(self, response: Any) -> None:
+        self._response = response
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        pending = b""
+        try:
+            for chunk in self._response.stream(amt=65536, decode_content=True):
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    if line.strip():
+                        yield self._event(line)
+        finally:
+            self.close()
+
+    @staticmethod
+    def _event(line: bytes) -> dict[str, Any]:
+        event: dict[str, Any] = json.loads(line)
+        if event.get("type") == "ERROR":
+            status = event.get("object") or {}
+            if status.get("code") == 410:
+                raise Gone(str(status.get("message", "resource version too old")))
+            raise RuntimeError(f"watch error: {status.get('message', status)}")
+        return event
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._response.close()
+        with contextlib.suppress(Exception):
+            self._response.release_conn()
 
 
 class EventRecorder:

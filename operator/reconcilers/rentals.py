@@ -322,12 +322,15 @@ def decide(facts: Facts) -> Plan:
     if rental.spec.cancelled or deleting:
         return _cancel(b, deleting).plan()
 
-    if facts.payment is None and b.status.phase not in (None, Phase.PENDING):
+    if (
+        facts.payment is None
+        and b.status.phase not in (None, Phase.PENDING)
+        and (facts.purifier is None or not b.held)
+    ):
         # Past the application, yet no Payment observed: a view that missed it (the controller
         # reads a Payment the status names before deciding). Recreate it only if the catalog entry
         # is there to price it; never reject a rental that may be in force on such a view.
-        if facts.purifier is None or not b.held:
-            return b.plan()
+        return b.plan()
     if facts.purifier is None and facts.payment is None:
         # Only an application can fail for want of a purifier: once payment is under way, the
         # catalog entry going away changes nothing for the customer.

@@ -1,0 +1,431 @@
+"""MyPage's read model: what each customer's rentals look like now, kept in memory from watch events.
+
+Every MyPage request is answered from here and nothing else, so the write side (the API server and
+the operator) never sees read traffic. The projection keeps only what the page shows, in a compact
+form: a `__slots__` record per Rental holding its name, customer id and tracking number, one `bytes`
+value with its numbers (resourceVersion, updatedAt, and seq, phase code and time of each history
+entry), and two tuples shared with every rental that looks the same: the summary (purifier, phases,
+amount, message) and the history's messages. Rentals repeat a few phases, purifiers, amounts and the
+operator's templated messages, so those are stored once; strings are interned. Purifiers contribute
+their model name, looked up when serving, so a renamed model shows at once. 100,000 rentals take
+well under 50 MB (docs/mypage.md has the measured figure).
+
+Feeding and reading happen on different threads (Kopf's handler pool or the informer's threads
+write, the aiohttp event loop reads). Writers serialise on a lock; readers take no lock at all:
+records are immutable and each customer's rentals are a tuple that a writer replaces whole, so a
+reader always sees a consistent before or after.
+
+Newer wins: a version older than the one known is ignored, the same rule as `runtime.store`
+(resourceVersions compared as integers), so a late or repeated event never moves a rental back.
+Called by the Kopf handlers (`handlers.watches`), by `mypage.informer`, and by `mypage.server`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import struct
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Final, NamedTuple, TypeVar, cast
+
+__all__ = [
+    "DEFAULT_PHASE",
+    "History",
+    "Projection",
+    "Rental",
+]
+
+# A Rental whose status the operator has not written yet was accepted and waits: CONTRACT §1 calls
+# that Pending, and so does the page.
+DEFAULT_PHASE: Final = "Pending"
+
+_T = TypeVar("_T", bound=tuple[Any, ...])
+
+_HEADER: Final = struct.Struct("<qI")  # resourceVersion, updatedAt (Unix seconds)
+_ENTRY: Final = struct.Struct("<IHI")  # seq, (kind, phase) code, at (Unix seconds)
+_MAX_CODES: Final = 65535
+# Distinct summaries and message tuples kept for sharing; past this the cache starts over (records
+# keep what they point to), so unusual data costs memory per rental but never grows the cache.
+_MAX_SHARED: Final = 50_000
+
+
+class History(NamedTuple):
+    """One transition of a rental's timeline (`status.history`)."""
+
+    seq: int
+    kind: str
+    phase: str
+    at: int  # Unix seconds
+    message: str
+
+
+class Rental(NamedTuple):
+    """A rental as MyPage shows it: what the JSON API and the page are made of."""
+
+    namespace: str
+    name: str
+    customer: str
+    purifier: str
+    model: str | None
+    display_name: str | None
+    phase: str
+    message: str
+    payment_phase: str | None
+    amount: int | None
+    currency: str | None
+    delivery_phase: str | None
+    tracking_number: str | None
+    updated_at: int  # Unix seconds: the newest history entry, else the rental's creation
+    history: tuple[History, ...]
+
+
+class _Summary(NamedTuple):
+    """What many rentals share (same purifier, phases, amount, message): stored once, pointed to often."""
+
+    purifier: str
+    phase: str | None
+    message: str
+    payment_phase: str | None
+    amount: int | None
+    currency: str | None
+    delivery_phase: str | None
+
+
+class _Record:
+    """One Rental as stored: compact, immutable once built (replaced, never changed)."""
+
+    __slots__ = ("customer", "name", "namespace", "packed", "summary", "texts", "tracking")
+
+    def __init__(
+        self,
+        *,
+        namespace: str,
+        name: str,
+        customer: str,
+        summary: _Summary,
+        tracking: str | None,
+        packed: bytes,
+        texts: tuple[str, ...],
+    ) -> None:
+        self.namespace = namespace
+        self.name = name
+        self.customer = customer
+        self.summary = summary
+        self.tracking = tracking
+        # The numbers: resourceVersion and updatedAt, then (seq, kind/phase code, at) per history entry.
+        self.packed = packed
+        # One message per history entry.
+        self.texts = texts
+
+    @property
+    def version(self) -> int:
+        version: int = _HEADER.unpack_from(self.packed)[0]
+        return version
+
+
+class _Purifier(NamedTuple):
+    model: str | None
+    display_name: str | None
+    version: int
+
+
+def _version(obj: Mapping[str, Any]) -> int:
+    try:
+        return int(obj["metadata"].get("resourceVersion") or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _seconds(value: Any) -> int:
+    """Unix seconds of an RFC 3339 timestamp; 0 when absent or unreadable (shown as unknown)."""
+    if not isinstance(value, str):
+        return 0
+    try:
+        moment = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return 0
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC)
+    return max(0, min(int(moment.timestamp()), 2**32 - 1))
+
+
+def _text(value: Any) -> str | None:
+    return sys.intern(value) if isinstance(value, str) else None
+
+
+def _unique(value: Any) -> str | None:
+    # Names and tracking numbers are unique per rental: interning them would only add a table entry.
+    return value if isinstance(value, str) else None
+
+
+class Projection:
+    """Rentals by customer and Purifier models, fed by watch events, read without locks."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._rentals: dict[str, dict[str, _Record]] = {}  # namespace -> name -> record
+        self._by_customer: dict[str, tuple[_Record, ...]] = {}
+        self._purifiers: dict[tuple[str, str], _Purifier] = {}
+        # Deletions seen while the initial listing is being loaded, so the listing (older than the
+        # deletion) cannot bring the object back; dropped once the projection is ready.
+        self._tombstones: dict[tuple[str, str, str], int] = {}
+        self._codes: dict[tuple[str, str], int] = {}
+        self._code_names: list[tuple[str, str]] = []
+        self._cache: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        self._ready = threading.Event()
+        self._stale_since: dict[str, float] = {}
+        self._count = 0
+
+    # --- feeding -------------------------------------------------------------------------------------
+    def apply(self, kind: str, event_type: str | None, obj: Mapping[str, Any]) -> None:
+        """Apply one watch event (`ADDED`, `MODIFIED`, `DELETED`, or None for a listed object)."""
+        if kind == "Rental":
+            if event_type == "DELETED":
+                self.forget_rental(obj)
+            else:
+                self.observe_rental(obj)
+        elif kind == "Purifier":
+            if event_type == "DELETED":
+                self.forget_purifier(obj)
+            else:
+                self.observe_purifier(obj)
+
+    def observe_rental(self, obj: Mapping[str, Any]) -> None:
+        """Record a Rental unless a newer version of it is known."""
+        metadata = obj["metadata"]
+        namespace, name, version = metadata["namespace"], metadata["name"], _version(obj)
+        with self._lock:
+            known = self._rentals.get(namespace, {}).get(name)
+            if known is not None and known.version > version:
+                return
+            if self._tombstones.get(("Rental", namespace, name), -1) >= version:
+                return
+            record = self._record(obj, version)
+            if record is None:
+                return
+            self._put(known, record)
+
+    def forget_rental(self, obj: Mapping[str, Any]) -> None:
+        """Drop a deleted Rental (unless what is known is newer than the deletion)."""
+        metadata = obj["metadata"]
+        namespace, name, version = metadata["namespace"], metadata["name"], _version(obj)
+        with self._lock:
+            if not self._ready.is_set():
+                self._tombstones[("Rental", namespace, name)] = version
+            known = self._rentals.get(namespace, {}).get(name)
+            if known is not None and known.version <= version:
+                self._remove(known)
+
+    def observe_purifier(self, obj: Mapping[str, Any]) -> None:
+        metadata, spec = obj["metadata"], obj.get("spec") or {}
+        key, version = (sys.intern(metadata["namespace"]), sys.intern(metadata["name"])), _version(obj)
+        with self._lock:
+            known = self._purifiers.get(key)
+            if known is not None and known.version > version:
+                return
+            if self._tombstones.get(("Purifier", *key), -1) >= version:
+                return
+            self._purifiers[key] = _Purifier(
+                _text(spec.get("model")), _text(spec.get("displayName")), version
+            )
+
+    def forget_purifier(self, obj: Mapping[str, Any]) -> None:
+        metadata = obj["metadata"]
+        key, version = (metadata["namespace"], metadata["name"]), _version(obj)
+        with self._lock:
+            if not self._ready.is_set():
+                self._tombstones[("Purifier", *key)] = version
+            known = self._purifiers.get(key)
+            if known is not None and known.version <= version:
+                del self._purifiers[key]
+
+    def replace(
+        self, kind: str, namespace: str | None, items: Iterable[Mapping[str, Any]], resource_version: str
+    ) -> None:
+        """Load a listing of `kind` in `namespace` (None: all): what it lacks is gone, unless newer."""
+        seen: set[tuple[str, str]] = set()
+        for obj in items:
+            self.apply(kind, None, obj)
+            seen.add((obj["metadata"]["namespace"], obj["metadata"]["name"]))
+        listed = int(resource_version or 0)
+        with self._lock:
+            if kind == "Rental":
+                for space, records in list(self._rentals.items()):
+                    if namespace is not None and space != namespace:
+                        continue
+                    for record in list(records.values()):
+                        if (space, record.name) not in seen and record.version <= listed:
+                            self._remove(record)
+            elif kind == "Purifier":
+                for key, purifier in list(self._purifiers.items()):
+                    if namespace is not None and key[0] != namespace:
+                        continue
+                    if key not in seen and purifier.version <= listed:
+                        del self._purifiers[key]
+
+    def mark_ready(self) -> None:
+        """The initial listing is loaded: from now on the projection answers for every customer."""
+        with self._lock:
+            self._ready.set()
+            self._tombstones.clear()
+
+    def set_live(self, source: str) -> None:
+        """`source` (a watch) is connected: it is current as of now."""
+        with self._lock:
+            self._stale_since.pop(source, None)
+
+    def set_stale(self, source: str) -> None:
+        """`source` lost its connection: what it fed is current only as of now, until it is back."""
+        with self._lock:
+            self._stale_since.setdefault(source, self._clock())
+
+    # --- reading (no lock: records are immutable and each customer's tuple is replaced whole) --------
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set()
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        return self._ready.wait(timeout)
+
+    def as_of(self) -> float:
+        """Unix time up to which the projection is known to reflect the API server."""
+        stale = self._stale_since.copy()
+        return min(stale.values()) if stale else self._clock()
+
+    def rentals_of(self, customer: str) -> list[Rental]:
+        """The customer's rentals, newest change first; empty for an unknown customer."""
+        records = self._by_customer.get(customer, ())
+        rentals = [self._view(record) for record in records]
+        rentals.sort(key=lambda rental: (-rental.updated_at, rental.namespace, rental.name))
+        return rentals
+
+    def __len__(self) -> int:
+        return self._count
+
+    @property
+    def customers(self) -> int:
+        return len(self._by_customer)
+
+    # --- inside ----------------------------------------------------------------------------------------
+    def _record(self, obj: Mapping[str, Any], version: int) -> _Record | None:
+        metadata = obj["metadata"]
+        spec = obj.get("spec") or {}
+        customer = (spec.get("customer") or {}).get("id")
+        purifier = spec.get("purifier")
+        if not isinstance(customer, str) or not isinstance(purifier, str):
+            return None  # not a valid Rental (the schema requires both): nothing to show
+        status = obj.get("status") or {}
+        payment = status.get("payment") or {}
+        delivery = status.get("delivery") or {}
+        entries = [entry for entry in status.get("history") or () if isinstance(entry, Mapping)]
+        packed = bytearray(_HEADER.size + _ENTRY.size * len(entries))
+        texts: list[str] = []
+        updated = _seconds(metadata.get("creationTimestamp"))
+        for index, entry in enumerate(entries):
+            at = _seconds(entry.get("at"))
+            seq = entry.get("seq")
+            code = self._code(str(entry.get("kind") or "Rental"), str(entry.get("phase") or ""))
+            _ENTRY.pack_into(
+                packed, _HEADER.size + index * _ENTRY.size, seq if isinstance(seq, int) else 0, code, at
+            )
+            texts.append(_text(entry.get("message")) or "")
+            updated = max(updated, at)
+        _HEADER.pack_into(packed, 0, version, updated)
+        amount = payment.get("amount")
+        summary = _Summary(
+            purifier=sys.intern(purifier),
+            phase=_text(status.get("phase")),
+            message=_text(status.get("message")) or "",
+            payment_phase=_text(payment.get("phase")),
+            amount=amount if isinstance(amount, int) else None,
+            currency=_text(payment.get("currency")),
+            delivery_phase=_text(delivery.get("phase")),
+        )
+        return _Record(
+            namespace=sys.intern(metadata["namespace"]),
+            name=metadata["name"],
+            customer=sys.intern(customer),
+            summary=self._shared(summary),
+            tracking=_unique(delivery.get("trackingNumber")),
+            packed=bytes(packed),
+            texts=self._shared(tuple(texts)),
+        )
+
+    def _code(self, kind: str, phase: str) -> int:
+        key = (kind, phase)
+        code = self._codes.get(key)
+        if code is None:
+            if len(self._code_names) >= _MAX_CODES:
+                return self._code("Rental", "Unknown") if key != ("Rental", "Unknown") else 0
+            code = len(self._code_names)
+            self._code_names.append((sys.intern(kind), sys.intern(phase)))
+            self._codes[key] = code
+        return code
+
+    def _shared(self, value: _T) -> _T:
+        # Most rentals repeat a few summaries and message sequences; share one copy of each.
+        known = self._cache.get(value)
+        if known is not None:
+            return cast(_T, known)
+        if len(self._cache) >= _MAX_SHARED:
+            self._cache.clear()
+        self._cache[value] = value
+        return value
+
+    def _put(self, known: _Record | None, record: _Record) -> None:
+        self._rentals.setdefault(record.namespace, {})[record.name] = record
+        if known is not None and known.customer != record.customer:
+            self._drop_from_customer(known)
+            known = None
+        mine = self._by_customer.get(record.customer, ())
+        if known is None:
+            self._by_customer[record.customer] = (*mine, record)
+            self._count += 1
+        else:
+            self._by_customer[record.customer] = tuple(record if r is known else r for r in mine)
+
+    def _remove(self, record: _Record) -> None:
+        records = self._rentals.get(record.namespace)
+        if records is not None and records.get(record.name) is record:
+            del records[record.name]
+            if not records:
+                del self._rentals[record.namespace]
+            self._drop_from_customer(record)
+
+    def _drop_from_customer(self, record: _Record) -> None:
+        mine = tuple(r for r in self._by_customer.get(record.customer, ()) if r is not record)
+        if mine:
+            self._by_customer[record.customer] = mine
+        else:
+            self._by_customer.pop(record.customer, None)
+        self._count -= 1
+
+    def _view(self, record: _Record) -> Rental:
+        summary = record.summary
+        purifier = self._purifiers.get((record.namespace, summary.purifier))
+        packed = record.packed
+        _, updated = _HEADER.unpack_from(packed)
+        history: list[History] = []
+        for index, (seq, code, at) in enumerate(_ENTRY.iter_unpack(packed[_HEADER.size :])):
+            kind, phase = self._code_names[code]
+            history.append(History(seq, kind, phase, at, record.texts[index]))
+        return Rental(
+            namespace=record.namespace,
+            name=record.name,
+            customer=record.customer,
+            purifier=summary.purifier,
+            model=purifier.model if purifier else None,
+            display_name=purifier.display_name if purifier else None,
+            phase=summary.phase or DEFAULT_PHASE,
+            message=summary.message,
+            payment_phase=summary.payment_phase,
+            amount=summary.amount,
+            currency=summary.currency,
+            delivery_phase=summary.delivery_phase,
+            tracking_number=record.tracking,
+            updated_at=updated,
+            history=tuple(history),
+        )

@@ -1,0 +1,279 @@
+"""MyPage over HTTP: the JSON API and the page of CONTRACT §4, the probes, and running the server.
+
+An aiohttp application, because aiohttp is already here (Kopf is built on it) and runs in the event
+loop Kopf owns, so MyPage inside the operator needs no thread of its own; the `mypage` command runs
+the same application in its own loop. Handlers only read the projection (no Kubernetes request while
+serving) and decide access with `mypage.auth`.
+
+- `GET /api/v1/customers/{customerId}/rentals` -> JSON; `GET /mypage/{customerId}` -> the page.
+- `GET /healthz` -> 200 while the process serves; `GET /readyz` -> 503 until the initial listing is
+  loaded, then 200. Customer routes answer 503 too until then: an empty answer would be a lie.
+- Errors are JSON `{"error": ...}` on the API, a short page on `/mypage/`; 401 carries
+  `WWW-Authenticate: Bearer`.
+
+Called by `handlers.lifecycle` (inside the operator) and `mypage.standalone` (on its own).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import hashlib
+import html
+import json
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
+
+from aiohttp import web
+
+from rental_operator import config
+from rental_operator.mypage import auth, metrics, pages, projection
+
+__all__ = ["PROJECTION", "Server", "make_app", "policy_from_settings", "rental_json", "rfc3339"]
+
+logger = logging.getLogger(__name__)
+
+PROJECTION: Final = web.AppKey("projection", projection.Projection)
+POLICY: Final = web.AppKey("policy", auth.Policy)
+
+# The same rule as the Rental schema's spec.customer.id: anything else cannot be anyone's id.
+_CUSTOMER_ID: Final = re.compile(r"[A-Za-z0-9._:@+-]{1,128}")
+
+_STYLE_HASH: Final = base64.b64encode(hashlib.sha256(pages.STYLE.encode()).digest()).decode()
+_PRIVATE: Final = {
+    # Someone's rentals: never cached by a proxy or the browser's back-forward store.
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+}
+_PAGE_HEADERS: Final = {
+    **_PRIVATE,
+    # No script, no external anything; the token in the link must not leak through a Referer.
+    "Content-Security-Policy": (
+        f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; base-uri 'none'; form-action 'none'; "
+        "frame-ancestors 'none'"
+    ),
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def rfc3339(seconds: float) -> str:
+    """`2026-11-01T12:00:00Z` (with milliseconds when `seconds` has a fraction)."""
+    moment = datetime.datetime.fromtimestamp(seconds, datetime.UTC)
+    spec = "seconds" if float(seconds).is_integer() else "milliseconds"
+    return moment.isoformat(timespec=spec).replace("+00:00", "Z")
+
+
+def rental_json(rental: projection.Rental) -> dict[str, Any]:
+    """One rental in the API's shape (CONTRACT §4, plus `message` and `history`)."""
+    return {
+        "namespace": rental.namespace,
+        "name": rental.name,
+        "purifier": rental.purifier,
+        "model": rental.model,
+        "phase": rental.phase,
+        "message": rental.message,
+        "payment": {"phase": rental.payment_phase, "amount": rental.amount, "currency": rental.currency},
+        "delivery": {"phase": rental.delivery_phase, "trackingNumber": rental.tracking_number},
+        "updatedAt": rfc3339(rental.updated_at) if rental.updated_at else None,
+        "history": [
+            {
+                "seq": entry.seq,
+                "kind": entry.kind,
+                "phase": entry.phase,
+                "at": rfc3339(entry.at) if entry.at else None,
+                "message": entry.message,
+            }
+            for entry in rental.history
+        ],
+    }
+
+
+def policy_from_settings(settings: config.MyPageSettings) -> auth.Policy:
+    policy = auth.Policy(
+        mode=settings.mypage_auth,
+        secret=settings.token_secret(),
+        identity_header=settings.mypage_identity_header,
+    )
+    if policy.mode == "none":
+        logger.warning("MyPage authentication is OFF (RENTAL_MYPAGE_AUTH=none): anyone sees every customer")
+    elif policy.mode == "token" and policy.secret is None:
+        logger.warning(
+            "MyPage answers 503 to customers: RENTAL_MYPAGE_AUTH=token needs RENTAL_MYPAGE_TOKEN_SECRET "
+            "(or _FILE), or use RENTAL_MYPAGE_AUTH=header behind an auth proxy"
+        )
+    return policy
+
+
+def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        status=status,
+        body=json.dumps(body, separators=(",", ":")).encode(),
+        content_type="application/json",
+        headers={**_PRIVATE, **(headers or {})},
+    )
+
+
+def _error_page(status: int, title: str, text: str, headers: dict[str, str] | None = None) -> web.Response:
+    page = (
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{html.escape(title)}</title></head><body><main><h1>{html.escape(title)}</h1>"
+        f"<p>{html.escape(text)}</p></main></body></html>\n"
+    )
+    return web.Response(
+        status=status,
+        text=page,
+        content_type="text/html",
+        charset="utf-8",
+        headers={**_PAGE_HEADERS, **(headers or {})},
+    )
+
+
+_REFUSALS: Final = {
+    auth.Verdict.UNAUTHENTICATED: (
+        401,
+        "Sign-in needed",
+        "This page needs a valid link or token. Ask for a new MyPage link.",
+    ),
+    auth.Verdict.FORBIDDEN: (403, "Not yours", "These rentals belong to another customer."),
+    auth.Verdict.UNCONFIGURED: (503, "Unavailable", "MyPage sign-in is not configured yet."),
+}
+
+
+def _refusal(request: web.Request, customer: str, *, page: bool) -> web.Response | None:
+    """The response refusing this request, or None when it may go ahead."""
+    policy = request.app[POLICY]
+    decision = policy.check(
+        customer,
+        authorization=request.headers.get("Authorization"),
+        query_token=request.query.get("token") if page else None,
+        identity=request.headers.get(policy.identity_header),
+    )
+    if decision.verdict is auth.Verdict.ALLOWED:
+        return None
+    status, title, text = _REFUSALS[decision.verdict]
+    logger.debug("MyPage %s for %s: %s", status, request.path, decision.reason)
+    headers = {"WWW-Authenticate": 'Bearer realm="mypage"'} if status == 401 else None
+    if page:
+        return _error_page(status, title, text, headers)
+    return _json(status, {"error": text}, headers)
+
+
+def _not_ready(*, page: bool) -> web.Response:
+    text = "MyPage is still loading; try again in a moment."
+    headers = {"Retry-After": "1"}
+    if page:
+        return _error_page(503, "Loading", text, headers)
+    return _json(503, {"error": text}, headers)
+
+
+def _bad_id(*, page: bool) -> web.Response:
+    text = "Not a customer id."
+    return _error_page(404, "Not found", text) if page else _json(404, {"error": text})
+
+
+async def _customer_rentals(request: web.Request) -> web.Response:
+    customer = request.match_info["customer"]
+    if not _CUSTOMER_ID.fullmatch(customer):
+        return _bad_id(page=False)
+    refusal = _refusal(request, customer, page=False)
+    if refusal is not None:
+        return refusal
+    view = request.app[PROJECTION]
+    if not view.ready:
+        return _not_ready(page=False)
+    as_of = view.as_of()
+    rentals = [rental_json(rental) for rental in view.rentals_of(customer)]
+    return _json(200, {"customerId": customer, "rentals": rentals, "asOf": rfc3339(as_of)})
+
+
+async def _page(request: web.Request) -> web.Response:
+    customer = request.match_info["customer"]
+    if not _CUSTOMER_ID.fullmatch(customer):
+        return _bad_id(page=True)
+    refusal = _refusal(request, customer, page=True)
+    if refusal is not None:
+        return refusal
+    view = request.app[PROJECTION]
+    if not view.ready:
+        return _not_ready(page=True)
+    as_of = view.as_of()
+    text = pages.render(customer, view.rentals_of(customer), as_of=as_of)
+    return web.Response(text=text, content_type="text/html", charset="utf-8", headers=_PAGE_HEADERS)
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    return web.Response(text="ok\n")
+
+
+async def _readyz(request: web.Request) -> web.Response:
+    view = request.app[PROJECTION]
+    if not view.ready:
+        return web.Response(status=503, text="loading the initial listing\n")
+    return web.Response(text=f"ready: {len(view)} rentals of {view.customers} customers\n")
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def _measure(request: web.Request, handler: Handler) -> web.StreamResponse:
+    started = time.perf_counter()
+    code = 500
+    try:
+        response = await handler(request)
+        code = response.status
+        return response
+    except web.HTTPException as error:
+        code = error.status
+        raise
+    finally:
+        metrics.REQUESTS.labels(str(code)).inc()
+        metrics.REQUEST_DURATION.observe(time.perf_counter() - started)
+
+
+def make_app(view: projection.Projection, policy: auth.Policy) -> web.Application:
+    """The MyPage application over `view`, checking access with `policy`."""
+    app = web.Application(middlewares=[_measure])
+    app[PROJECTION] = view
+    app[POLICY] = policy
+    app.router.add_get("/api/v1/customers/{customer}/rentals", _customer_rentals)
+    app.router.add_get("/mypage/{customer}", _page)
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/readyz", _readyz)
+    return app
+
+
+class Server:
+    """The application listening on host:port, started and stopped inside a running event loop."""
+
+    def __init__(self, app: web.Application, *, host: str, port: int, access_log: bool = False) -> None:
+        self._runner = web.AppRunner(app, access_log=logger if access_log else None)
+        self._host = host
+        self._port = port
+        self._site: web.TCPSite | None = None
+
+    async def start(self) -> None:
+        await self._runner.setup()
+        self._site = web.TCPSite(self._runner, self._host, self._port)
+        try:
+            await self._site.start()
+        except BaseException:
+            await self._runner.cleanup()
+            raise
+        logger.info("MyPage listening on http://%s:%d", self._host, self.port)
+
+    @property
+    def port(self) -> int:
+        """The port actually bound (useful when 0 was asked for)."""
+        for address in self._runner.addresses:
+            if isinstance(address, tuple):
+                port: int = address[1]
+                return port
+        return self._port
+
+    async def stop(self) -> None:
+        await self._runner.cleanup()
