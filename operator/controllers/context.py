@@ -9,10 +9,11 @@ from __future__ import annotations
 import dataclasses
 import datetime
 from collections.abc import Callable
+from typing import Any
 
 from rental_operator import config, kubeapi
 from rental_operator.partners import payments, shipping, sms
-from rental_operator.runtime import locks, scheduler, store
+from rental_operator.runtime import batching, locks, scheduler, store
 
 __all__ = ["Context", "utcnow"]
 
@@ -36,6 +37,8 @@ class Context:
     payments: store.Store = dataclasses.field(default_factory=store.Store)
     deliveries: store.Store = dataclasses.field(default_factory=store.Store)
     locks: locks.KeyedLocks = dataclasses.field(default_factory=locks.KeyedLocks)
+    # Reservations and releases queued per Purifier, committed in batches (see controllers.stock).
+    stock_changes: batching.GroupCommit[Any] = dataclasses.field(default_factory=batching.GroupCommit)
     # Highest history seq texted per rental uid, in this process (see controllers.notifier).
     notified: dict[str, int] = dataclasses.field(default_factory=dict)
     clock: Callable[[], datetime.datetime] = utcnow

@@ -18,7 +18,7 @@ from rental_operator.api import conditions as api_conditions
 from rental_operator.api import purifier
 from rental_operator.reconcilers import conditions
 
-__all__ = ["Outcome", "release", "reserve", "summarize"]
+__all__ = ["Outcome", "release", "reserve", "settle", "summarize"]
 
 
 class Outcome(enum.StrEnum):
@@ -68,17 +68,19 @@ def summarize(
     )
 
 
-def reserve(
-    obj: purifier.Purifier, rentals: list[str], *, now: datetime.datetime
+def settle(
+    obj: purifier.Purifier, *, release: list[str], reserve: list[str], now: datetime.datetime
 ) -> tuple[purifier.PurifierStatus | None, dict[str, Outcome]]:
-    """Reserve one unit for each of `rentals` (in order) as far as stock allows.
+    """Release then reserve in one go (a batch of requests that queued up for this Purifier).
 
-    Returns the status to write (None when nothing changed) and each rental's outcome. Taking several
-    rentals at once lets the allocator serve a burst of applications with one write.
+    Releases first, so a unit given back is free for the reservations of the same batch; those are
+    served in arrival order. Returns the status to write (None when nothing changed) and the outcome
+    of each reservation.
     """
-    holders = list(obj.status.holders)
+    leaving = set(release)
+    holders = [name for name in obj.status.holders if name not in leaving]
     outcomes: dict[str, Outcome] = {}
-    for rental in rentals:
+    for rental in reserve:
         if rental not in holders and obj.spec.stock - len(holders) > 0:
             holders.append(rental)
         outcomes[rental] = Outcome.RESERVED if rental in holders else Outcome.OUT_OF_STOCK
@@ -86,13 +88,18 @@ def reserve(
     return (status if status != obj.status else None), outcomes
 
 
+def reserve(
+    obj: purifier.Purifier, rentals: list[str], *, now: datetime.datetime
+) -> tuple[purifier.PurifierStatus | None, dict[str, Outcome]]:
+    """Reserve one unit for each of `rentals` (in order) as far as stock allows."""
+    return settle(obj, release=[], reserve=rentals, now=now)
+
+
 def release(
     obj: purifier.Purifier, rentals: list[str], *, now: datetime.datetime
 ) -> purifier.PurifierStatus | None:
-    """The status without `rentals` among the holders, or None when none of them held a unit."""
-    leaving = set(rentals)
-    status = _resummarize(obj, [name for name in obj.status.holders if name not in leaving], now)
-    return status if status != obj.status else None
+    """The status without `rentals` among the holders, or None when nothing changes."""
+    return settle(obj, release=rentals, reserve=[], now=now)[0]
 
 
 def _resummarize(

@@ -105,6 +105,12 @@ class OperatorProcess:
 
         wait_for(live, timeout=timeout, what="the operator's liveness endpoint")
 
+    @property
+    def pid(self) -> int:
+        if self.process is None:
+            raise RuntimeError("the operator was never started")
+        return self.process.pid
+
     def metrics(self) -> str:
         """The operator's /metrics page, as Prometheus would scrape it."""
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as response:
