@@ -301,11 +301,36 @@ class _Builder:
             previous = self.status.delivery.phase if self.status.delivery else None
             if _DELIVERY_RANK[phase] < _DELIVERY_RANK[previous]:
                 return  # a stale observation of the delivery: keep the newer summary
-            if phase != previous and phase is not DeliveryPhase.PENDING:
-                self._history("Delivery", phase, self.facts.now, f"delivery {phase.value.lower()}")
+            for step in _delivery_steps(previous, phase, shipped=delivery.status.shipped_at is not None):
+                self._history("Delivery", step, self.facts.now, f"delivery {step.value.lower()}")
             self.status.delivery = api_rental.DeliverySummary(
                 name=delivery.metadata.name, phase=phase, tracking_number=delivery.status.tracking_number
             )
+
+
+_DELIVERY_PATH = (
+    DeliveryPhase.SHIPPING,
+    DeliveryPhase.DELIVERED,
+    DeliveryPhase.RETURNING,
+    DeliveryPhase.RETURNED,
+)
+
+
+def _delivery_steps(
+    previous: DeliveryPhase | None, current: DeliveryPhase, *, shipped: bool
+) -> list[DeliveryPhase]:
+    """The delivery phases the customer has not heard of, in order, from `previous` to `current`.
+
+    The rental sees only the Delivery's latest phase; when it moved more than one step since the
+    last look (say, shipped and delivered while the operator restarted), the steps in between still
+    happened and each gets its entry, and its text message.
+    """
+    if current == previous or current is DeliveryPhase.PENDING:
+        return []
+    if current is DeliveryPhase.CANCELLED:
+        return [DeliveryPhase.SHIPPING, current] if previous is None and shipped else [current]
+    start = _DELIVERY_PATH.index(previous) + 1 if previous in _DELIVERY_PATH else 0
+    return list(_DELIVERY_PATH[start : _DELIVERY_PATH.index(current) + 1])
 
 
 def decide(facts: Facts) -> Plan:

@@ -855,7 +855,7 @@ CASES = [
             "DeliveryStarted": ("True", "Delivered"),
             "Ready": ("False", "Cancelling"),
         },
-        [("Delivery", "Returned")],
+        [("Delivery", "Returning"), ("Delivery", "Returned")],  # the missed step is told too
         [("Normal", "StockReleased")],
     ),
     # --- deletion runs the same compensation, then lets go of the finalizer ---
@@ -1149,6 +1149,28 @@ CASES = [
         [("Normal", "DeliveryStopping"), ("Normal", "RefundRequested")],
     ),
 ]
+
+
+@pytest.mark.parametrize(
+    ("previous", "current", "shipped", "steps"),
+    [
+        (None, "Shipping", True, ["Shipping"]),
+        (None, "Delivered", True, ["Shipping", "Delivered"]),
+        ("Shipping", "Delivered", True, ["Delivered"]),
+        ("Shipping", "Returned", True, ["Delivered", "Returning", "Returned"]),
+        ("Delivered", "Delivered", True, []),
+        (None, "Cancelled", True, ["Shipping", "Cancelled"]),
+        (None, "Cancelled", False, ["Cancelled"]),
+        ("Shipping", "Cancelled", True, ["Cancelled"]),
+        (None, "Pending", False, []),
+    ],
+)
+def test_delivery_steps_missed_between_two_looks_are_all_told(
+    previous: str | None, current: str, shipped: bool, steps: list[str]
+) -> None:
+    phase = api_delivery.DeliveryPhase
+    told = rentals._delivery_steps(phase(previous) if previous else None, phase(current), shipped=shipped)
+    assert [step.value for step in told] == steps
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
