@@ -24,7 +24,6 @@ import json
 import os
 import platform
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -170,7 +169,12 @@ def rental_body(name: str, purifier: str) -> dict[str, Any]:
 
 
 def run_scenario(
-    plane: controlplane.ControlPlane, client: Any, operator: testkit.OperatorProcess, *, n: int, rate: float | None
+    plane: controlplane.ControlPlane,
+    client: Any,
+    operator: testkit.OperatorProcess,
+    *,
+    n: int,
+    rate: float | None,
 ) -> dict[str, Any]:
     kind = f"steady {rate:g}/s" if rate else "burst"
     namespace = f"bench-{'steady' if rate else 'burst'}-{n}-{int(time.time())}"
@@ -198,7 +202,9 @@ def run_scenario(
             delay = started + index / rate - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-        custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "rentals", rental_body(name, "aqua"))
+        custom.create_namespaced_custom_object(
+            GROUP, VERSION, namespace, "rentals", rental_body(name, "aqua")
+        )
         applied[name] = time.monotonic()
 
     log(f"{kind}: applying {n} rentals into {namespace}")
@@ -271,7 +277,9 @@ def raw_capacity(client: Any, mix: dict[str, float], *, rentals: int, concurrenc
             if plural not in objects:
                 body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": kinds[plural], "metadata": {"name": name}}
                 body["spec"] = specs[plural]
-                objects[plural] = custom.create_namespaced_custom_object(GROUP, VERSION, namespace, plural, body)
+                objects[plural] = custom.create_namespaced_custom_object(
+                    GROUP, VERSION, namespace, plural, body
+                )
                 done += 1
                 if verb == "POST" and not sub:
                     continue
@@ -312,9 +320,57 @@ def machine() -> str:
     return f"{os.cpu_count()} CPUs ({model.group(1) if model else platform.processor()}), {platform.system()}"
 
 
+def _report(results: dict[str, Any]) -> None:
+    print(f"\nmachine: {results['machine']}")
+    header = (
+        "scenario",
+        "N",
+        "conf/s",
+        "p50 conf",
+        "p95",
+        "p99",
+        "p50 ship",
+        "p99 ship",
+        "writes",
+        "events",
+        "cpu s/rental",
+        "peak MB",
+        "merit",
+    )
+    print("  ".join(f"{h:>12}" for h in header))
+    for s in results["scenarios"]:
+        row = (
+            s["scenario"],
+            s["rentals"],
+            s["confirmed_per_second"],
+            s["to_confirmed_ms"][50],
+            s["to_confirmed_ms"][95],
+            s["to_confirmed_ms"][99],
+            s["to_shipping_ms"][50],
+            s["to_shipping_ms"][99],
+            s["writes_per_rental"],
+            s["event_writes_per_rental"],
+            s["operator_cpu_seconds_per_rental"],
+            s["operator_peak_rss_mb"],
+            s.get("figure_of_merit"),
+        )
+        print("  ".join(f"{v!s:>12}" for v in row))
+    if results["scenarios"]:
+        print("writes per rental by kind:", json.dumps(results["scenarios"][0]["writes_by_kind"]))
+    if "raw" in results:
+        print("raw capacity:", json.dumps(results["raw"]))
+    if "present" in results:
+        print(
+            f"RSS with {results['present']['rentals']} rentals present: "
+            f"{results['present']['operator_rss_mb']} MB"
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--burst", type=int, nargs="*", default=[500, 2000], help="rentals applied all at once")
+    parser.add_argument(
+        "--burst", type=int, nargs="*", default=[500, 2000], help="rentals applied all at once"
+    )
     parser.add_argument("--steady", type=int, nargs="*", default=[500], help="rentals applied at --rate")
     parser.add_argument("--rate", type=float, default=20.0, help="rentals per second for --steady")
     parser.add_argument("--raw-rentals", type=int, default=500)
@@ -328,10 +384,23 @@ def main() -> int:
     log(f"starting a control plane in {work}")
     plane.start()
     kubectl = str(Path(sys.executable).parent / "kubectl")
-    subprocess.run([kubectl, f"--kubeconfig={plane.kubeconfig}", "apply", "-f", str(REPO / "crds")], check=True,
-                   capture_output=True)
-    subprocess.run([kubectl, f"--kubeconfig={plane.kubeconfig}", "wait", "--for=condition=Established",
-                    "-f", str(REPO / "crds")], check=True, capture_output=True)
+    subprocess.run(
+        [kubectl, f"--kubeconfig={plane.kubeconfig}", "apply", "-f", str(REPO / "crds")],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [
+            kubectl,
+            f"--kubeconfig={plane.kubeconfig}",
+            "wait",
+            "--for=condition=Established",
+            "-f",
+            str(REPO / "crds"),
+        ],
+        check=True,
+        capture_output=True,
+    )
     client = kubernetes.config.new_client_from_config(config_file=str(plane.kubeconfig))
     client.configuration.connection_pool_maxsize = 32
     results: dict[str, Any] = {"machine": machine(), "scenarios": []}
@@ -361,7 +430,10 @@ def main() -> int:
         operator.stop()
         mix = results["scenarios"][0]["writes_by_kind"] if results["scenarios"] else {}
         if mix:
-            log(f"raw capacity: {args.raw_rentals} synthetic rentals of {sum(round(v) for v in mix.values())} writes")
+            log(
+                f"raw capacity: {args.raw_rentals} synthetic rentals of "
+                f"{sum(round(v) for v in mix.values())} writes each"
+            )
             raw = raw_capacity(client, mix, rentals=args.raw_rentals, concurrency=args.raw_concurrency)
             results["raw"] = raw
             for scenario in results["scenarios"]:
@@ -373,22 +445,7 @@ def main() -> int:
         gateway.stop()
         plane.stop()
 
-    print(f"\nmachine: {results['machine']}")
-    header = ("scenario", "N", "conf/s", "p50 conf", "p95", "p99", "p50 ship", "p99 ship", "writes", "events",
-              "cpu s/rental", "peak MB", "merit")
-    print("  ".join(f"{h:>12}" for h in header))
-    for s in results["scenarios"]:
-        row = (s["scenario"], s["rentals"], s["confirmed_per_second"], s["to_confirmed_ms"][50],
-               s["to_confirmed_ms"][95], s["to_confirmed_ms"][99], s["to_shipping_ms"][50], s["to_shipping_ms"][99],
-               s["writes_per_rental"], s["event_writes_per_rental"], s["operator_cpu_seconds_per_rental"],
-               s["operator_peak_rss_mb"], s.get("figure_of_merit"))
-        print("  ".join(f"{v!s:>12}" for v in row))
-    if results["scenarios"]:
-        print("writes per rental by kind:", json.dumps(results["scenarios"][0]["writes_by_kind"]))
-    if "raw" in results:
-        print("raw capacity:", json.dumps(results["raw"]))
-    if "present" in results:
-        print(f"RSS with {results['present']['rentals']} rentals present: {results['present']['operator_rss_mb']} MB")
+    _report(results)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0
