@@ -275,3 +275,18 @@ def test_random_histories_without_stock_changes_never_exceed_stock(seed: int) ->
         obj = _apply(obj, status)
         assert len(obj.status.holders) <= obj.spec.stock
         assert obj.status.available == obj.spec.stock - obj.status.allocated
+
+
+def test_settle_releases_before_reserving_so_a_returned_unit_serves_the_same_batch() -> None:
+    full = _purifier(stock=2, holders=["a", "b"])
+    status, outcomes = stock.settle(full, release=["a"], reserve=["c", "d"], now=NOW)
+    assert status is not None
+    assert status.holders == ["b", "c"]
+    assert outcomes == {"c": stock.Outcome.RESERVED, "d": stock.Outcome.OUT_OF_STOCK}
+
+
+def test_settle_with_nothing_to_change_writes_nothing() -> None:
+    purifier = _purifier(stock=2, holders=["a"])
+    status, outcomes = stock.settle(purifier, release=["zz"], reserve=["a"], now=NOW)
+    assert status is None
+    assert outcomes == {"a": stock.Outcome.RESERVED}
