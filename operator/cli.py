@@ -37,15 +37,34 @@ def _run(args: argparse.Namespace) -> int:
     from rental_operator.handlers import lifecycle, watches  # noqa: F401, PLC0415
 
     kopf.configure(verbose=args.verbose)
+    if not args.verbose:
+        # Kopf logs every successful handler call at INFO: one line per watch event, which at a few
+        # hundred rentals a second costs more than the work itself. The saga logs its own news.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     namespaces = settings.namespace_list
+    kopf_settings = kopf.OperatorSettings()
+    if args.peering_lifetime is not None:
+        kopf_settings.peering.lifetime = args.peering_lifetime
+    priority = args.priority
+    if priority is None and args.peering:
+        # Distinct per replica with no per-pod configuration, and newest first: in a rolling update
+        # the new replica takes over as soon as it runs and the old one pauses until it is stopped.
+        priority = time.time_ns() // 1_000_000
     asyncio.run(
         kopf.operator(
+            settings=kopf_settings,
             standalone=not args.peering,
             peering_name=args.peering or None,
+            priority=priority,
             clusterwide=not namespaces,
             namespaces=namespaces,
             liveness_endpoint=args.liveness,
-            memo=kopf.Memo(settings=settings, mypage_settings=mypage_settings, kubeconfig=args.kubeconfig),
+            memo=kopf.Memo(
+                settings=settings,
+                mypage_settings=mypage_settings,
+                kubeconfig=args.kubeconfig,
+                peering=args.peering,
+            ),
         )
     )
     return 0
@@ -103,6 +122,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     run.add_argument(
         "--peering", default="", help="Kopf peering name for active/standby replicas (default: standalone)"
+    )
+    run.add_argument(
+        "--priority",
+        type=int,
+        default=None,
+        help="peering priority: the live replica with the highest is active, the others stand by"
+        " (default with --peering: the start time in milliseconds, so the newest replica leads)",
+    )
+    run.add_argument(
+        "--peering-lifetime",
+        type=int,
+        default=None,
+        help="seconds a replica's peering record stays valid without a keep-alive: how long a standby"
+        " waits before taking over from a replica that died without a goodbye (Kopf's default: 60)",
     )
     run.add_argument("--verbose", action="store_true")
     mypage = commands.add_parser(

@@ -4,7 +4,8 @@ Everything the saga writes goes through here: status replacements guarded by res
 (optimistic concurrency: a decision made on a stale view fails with `Conflict` instead of overwriting
 newer state), creation of owned Payments and Deliveries (idempotent: an existing object is returned),
 spec flags and finalizers. Kept small and typed so the write budget per rental can be read off it.
-Called by the controllers in `rental_operator.controllers`.
+Called by the controllers in `rental_operator.controllers`; MyPage's informer reads whole collections
+through `list_pages` and `watch` (`rental_operator.mypage.informer`).
 """
 
 from __future__ import annotations

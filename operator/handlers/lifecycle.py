@@ -15,10 +15,11 @@ import kopf
 
 from rental_operator import kubeapi, metrics
 from rental_operator.controllers import context
+from rental_operator.mypage import embedded
 from rental_operator.partners import payments, shipping, sms
 from rental_operator.runtime import scheduler
 
-__all__ = ["configure", "login", "shutdown"]
+__all__ = ["configure", "login", "shutdown", "start_mypage", "stop_mypage"]
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ logger = logging.getLogger(__name__)
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     config = memo["settings"]
-    settings.execution.max_workers = 32
+    settings.execution.max_workers = 64
     settings.posting.level = logging.WARNING  # Kopf's own Events only for trouble; the saga posts its own
     settings.watching.server_timeout = 300
     settings.networking.request_timeout = 30
@@ -73,6 +74,30 @@ def login(memo: kopf.Memo, settings: kopf.OperatorSettings, **_: Any) -> kopf.Co
         token=token or None,
         trust_env=settings.networking.trust_env,
     )
+
+
+@kopf.on.startup()
+async def start_mypage(memo: kopf.Memo, **_: Any) -> None:
+    """MyPage inside the operator (unless RENTAL_MYPAGE_ENABLED=false): see `mypage.embedded`."""
+    mypage_settings = memo.get("mypage_settings")
+    if mypage_settings is None or not mypage_settings.mypage_enabled:
+        return
+    mypage = embedded.Embedded(
+        mypage_settings,
+        namespaces=memo["settings"].namespace_list,
+        kubeconfig=memo.get("kubeconfig"),
+        # A standby replica (peering) gets no watch events from Kopf: its MyPage watches by itself.
+        own_watch=bool(memo.get("peering")),
+    )
+    if await mypage.start():
+        memo["mypage"] = mypage
+
+
+@kopf.on.cleanup()
+async def stop_mypage(memo: kopf.Memo, **_: Any) -> None:
+    mypage: embedded.Embedded | None = memo.get("mypage")
+    if mypage is not None:
+        await mypage.stop()
 
 
 @kopf.on.cleanup()

@@ -13,9 +13,17 @@ import kopf
 
 from rental_operator.api import delivery, payment, purifier, rental
 from rental_operator.controllers import context, deliveries, payments, rentals, stock
+from rental_operator.mypage import embedded
 from rental_operator.runtime import store
 
-__all__ = ["delivery_event", "payment_event", "purifier_event", "rental_event"]
+__all__ = [
+    "delivery_event",
+    "payment_event",
+    "purifier_event",
+    "purifier_mypage",
+    "rental_event",
+    "rental_mypage",
+]
 
 
 def _record(known: store.Store, event: kopf.RawEvent) -> dict[str, Any] | None:
@@ -25,6 +33,24 @@ def _record(known: store.Store, event: kopf.RawEvent) -> dict[str, Any] | None:
         known.forget(obj)
         return None
     return known.observe(obj)
+
+
+def _feed_mypage(memo: kopf.Memo, kind: str, event: kopf.RawEvent) -> None:
+    mypage: embedded.Embedded | None = memo.get("mypage")
+    if mypage is not None:
+        mypage.feed(kind, event["type"], event["object"])
+
+
+# MyPage's feeds are registered first and are async: Kopf runs an object's handlers in order, so the
+# read side sees each event at once, in the event loop, before the saga's handler takes its turn.
+@kopf.on.event(rental.RESOURCE.group, rental.RESOURCE.version, rental.RESOURCE.plural)
+async def rental_mypage(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    _feed_mypage(memo, "Rental", event)
+
+
+@kopf.on.event(purifier.RESOURCE.group, purifier.RESOURCE.version, purifier.RESOURCE.plural)
+async def purifier_mypage(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    _feed_mypage(memo, "Purifier", event)
 
 
 @kopf.on.event(rental.RESOURCE.group, rental.RESOURCE.version, rental.RESOURCE.plural)
@@ -55,5 +81,5 @@ def delivery_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
 def purifier_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     ctx: context.Context = memo["context"]
     obj = _record(ctx.purifiers, event)
-    if obj is not None:
+    if obj is not None and not stock.is_current(obj):
         stock.refresh(ctx, obj["metadata"]["namespace"], obj["metadata"]["name"])

@@ -11,6 +11,7 @@ aiohttp application. One module per concern:
 - `pages` — the HTML page, every user-supplied string escaped.
 - `server` — the aiohttp routes (JSON API, page, probes) and starting/stopping the server.
 - `metrics` — `rental_mypage_requests_total` and `rental_mypage_request_duration_seconds`.
+- `embedded` — MyPage inside the operator: fed by Kopf's events, served from Kopf's loop.
 - `standalone` — the `rental-operator mypage` process: informer plus server, nothing else.
 
 Import the modules and use them qualified; nothing is re-exported here.

@@ -24,6 +24,7 @@ import dataclasses
 import enum
 import hashlib
 import hmac
+import re
 import time
 import urllib.parse
 from typing import Final, Literal
@@ -40,6 +41,7 @@ __all__ = [
 
 _DOMAIN: Final = b"rental-mypage-v1"  # binds a signature to this use and format
 _MAX_CUSTOMER_LENGTH: Final = 128
+_BASE64URL: Final = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class InvalidToken(Exception):  # noqa: N818
@@ -51,6 +53,8 @@ def _b64encode(raw: bytes) -> str:
 
 
 def _b64decode(text: str) -> bytes:
+    if not _BASE64URL.fullmatch(text):
+        raise ValueError("not base64url")
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 

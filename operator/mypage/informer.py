@@ -1,7 +1,8 @@
 """Feeding a projection from the API server outside Kopf: list, then watch, per kind and namespace.
 
 The `mypage` command has no Kopf (it must not run handlers that write), so it keeps its projection
-current itself, the way client-go's informers do: list every Rental and Purifier once (paged), mark
+current itself, the way client-go's informers do: list every Rental and Purifier once (page by page, so the
+whole collection is never held as objects), mark
 the projection ready, then watch from the list's resourceVersion with bookmarks. A watch that ends
 is reopened from the last version seen; a `410 Gone` (that version was compacted away) lists again,
 and the listing replaces what it covers. While a watch is down the projection is marked stale from
@@ -44,8 +45,7 @@ def _scopes(namespaces: Sequence[str]) -> list[tuple[str, meta.Resource, str | N
 def load_once(kube: kubeapi.Kube, view: projection.Projection, namespaces: Sequence[str]) -> None:
     """List every Purifier and Rental into `view` once, then mark it ready (the operator's start-up)."""
     for kind, resource, space in _scopes(namespaces):
-        items, version = kube.list_objects(resource, space)
-        view.replace(kind, space, items, version)
+        view.replace(kind, space, kube.list_pages(resource, space))
     view.mark_ready()
     logger.info("MyPage loaded %d rentals of %d customers", len(view), view.customers)
 
@@ -116,8 +116,7 @@ class Informer:
         while not self._stopping.is_set():
             try:
                 if version is None:
-                    items, version = self._kube.list_objects(resource, namespace)
-                    self._view.replace(kind, namespace, items, version)
+                    version = self._view.replace(kind, namespace, self._kube.list_pages(resource, namespace))
                     self._loaded(source)
                 version = self._watch(kind, resource, namespace, source, version)
                 delay = self._min_backoff

@@ -2,7 +2,7 @@
 
 Every MyPage request is answered from here and nothing else, so the write side (the API server and
 the operator) never sees read traffic. The projection keeps only what the page shows, in a compact
-form: a `__slots__` record per Rental holding its name, customer id and tracking number, one `bytes`
+form: a record (a tuple) per Rental holding its name, customer id and tracking number, one `bytes`
 value with its numbers (resourceVersion, updatedAt, and seq, phase code and time of each history
 entry), and two tuples shared with every rental that looks the same: the summary (purifier, phases,
 amount, message) and the history's messages. Rentals repeat a few phases, purifiers, amounts and the
@@ -81,48 +81,26 @@ class Rental(NamedTuple):
     history: tuple[History, ...]
 
 
-class _Summary(NamedTuple):
-    """What many rentals share (same purifier, phases, amount, message): stored once, pointed to often."""
+# What many rentals share, stored once and pointed to often:
+# (purifier, phase, message, payment phase, amount, currency, delivery phase).
+_Summary = tuple[str, str | None, str, str | None, int | None, str | None, str | None]
 
-    purifier: str
-    phase: str | None
-    message: str
-    payment_phase: str | None
-    amount: int | None
-    currency: str | None
-    delivery_phase: str | None
+# One Rental as stored, immutable (replaced, never changed):
+# (namespace, name, customer id, summary, tracking number, packed numbers, history messages), where the
+# packed numbers are the resourceVersion and updatedAt, then (seq, kind/phase code, at) per history
+# entry. Plain tuples, not a class or a NamedTuple: the garbage collector stops tracking exact tuples
+# that hold only strings, numbers and such tuples, so 100,000 records add nothing to a full
+# collection (tracked, they made each one a pause of over 100 ms at that size).
+_Record = tuple[str, str, str, _Summary, str | None, bytes, tuple[str, ...]]
+_NAMESPACE: Final = 0
+_NAME: Final = 1
+_CUSTOMER: Final = 2
+_PACKED: Final = 5
 
 
-class _Record:
-    """One Rental as stored: compact, immutable once built (replaced, never changed)."""
-
-    __slots__ = ("customer", "name", "namespace", "packed", "summary", "texts", "tracking")
-
-    def __init__(
-        self,
-        *,
-        namespace: str,
-        name: str,
-        customer: str,
-        summary: _Summary,
-        tracking: str | None,
-        packed: bytes,
-        texts: tuple[str, ...],
-    ) -> None:
-        self.namespace = namespace
-        self.name = name
-        self.customer = customer
-        self.summary = summary
-        self.tracking = tracking
-        # The numbers: resourceVersion and updatedAt, then (seq, kind/phase code, at) per history entry.
-        self.packed = packed
-        # One message per history entry.
-        self.texts = texts
-
-    @property
-    def version(self) -> int:
-        version: int = _HEADER.unpack_from(self.packed)[0]
-        return version
+def _version_of(record: _Record) -> int:
+    version: int = _HEADER.unpack_from(record[_PACKED])[0]
+    return version
 
 
 class _Purifier(NamedTuple):
@@ -199,7 +177,7 @@ class Projection:
         namespace, name, version = metadata["namespace"], metadata["name"], _version(obj)
         with self._lock:
             known = self._rentals.get(namespace, {}).get(name)
-            if known is not None and known.version > version:
+            if known is not None and _version_of(known) > version:
                 return
             if self._tombstones.get(("Rental", namespace, name), -1) >= version:
                 return
@@ -216,7 +194,7 @@ class Projection:
             if not self._ready.is_set():
                 self._tombstones[("Rental", namespace, name)] = version
             known = self._rentals.get(namespace, {}).get(name)
-            if known is not None and known.version <= version:
+            if known is not None and _version_of(known) <= version:
                 self._remove(known)
 
     def observe_purifier(self, obj: Mapping[str, Any]) -> None:
@@ -243,28 +221,39 @@ class Projection:
                 del self._purifiers[key]
 
     def replace(
-        self, kind: str, namespace: str | None, items: Iterable[Mapping[str, Any]], resource_version: str
-    ) -> None:
-        """Load a listing of `kind` in `namespace` (None: all): what it lacks is gone, unless newer."""
+        self,
+        kind: str,
+        namespace: str | None,
+        pages: Iterable[tuple[Iterable[Mapping[str, Any]], str]],
+    ) -> str:
+        """Load a listing of `kind` in `namespace` (None: all), given as pages of (objects, version).
+
+        What the listing lacks is gone, unless a newer version of it was seen meanwhile (an event
+        that arrived during the listing). Returns the listing's resourceVersion, to watch from.
+        """
         seen: set[tuple[str, str]] = set()
-        for obj in items:
-            self.apply(kind, None, obj)
-            seen.add((obj["metadata"]["namespace"], obj["metadata"]["name"]))
-        listed = int(resource_version or 0)
+        listed = ""
+        for objects, version in pages:
+            listed = version or listed
+            for obj in objects:
+                self.apply(kind, None, obj)
+                seen.add((obj["metadata"]["namespace"], obj["metadata"]["name"]))
+        cutoff = int(listed or 0)
         with self._lock:
             if kind == "Rental":
                 for space, records in list(self._rentals.items()):
                     if namespace is not None and space != namespace:
                         continue
                     for record in list(records.values()):
-                        if (space, record.name) not in seen and record.version <= listed:
+                        if (space, record[_NAME]) not in seen and _version_of(record) <= cutoff:
                             self._remove(record)
             elif kind == "Purifier":
                 for key, purifier in list(self._purifiers.items()):
                     if namespace is not None and key[0] != namespace:
                         continue
-                    if key not in seen and purifier.version <= listed:
+                    if key not in seen and purifier.version <= cutoff:
                         del self._purifiers[key]
+        return listed
 
     def mark_ready(self) -> None:
         """The initial listing is loaded: from now on the projection answers for every customer."""
@@ -335,23 +324,23 @@ class Projection:
             updated = max(updated, at)
         _HEADER.pack_into(packed, 0, version, updated)
         amount = payment.get("amount")
-        summary = _Summary(
-            purifier=sys.intern(purifier),
-            phase=_text(status.get("phase")),
-            message=_text(status.get("message")) or "",
-            payment_phase=_text(payment.get("phase")),
-            amount=amount if isinstance(amount, int) else None,
-            currency=_text(payment.get("currency")),
-            delivery_phase=_text(delivery.get("phase")),
+        summary: _Summary = (
+            sys.intern(purifier),
+            _text(status.get("phase")),
+            _text(status.get("message")) or "",
+            _text(payment.get("phase")),
+            amount if isinstance(amount, int) else None,
+            _text(payment.get("currency")),
+            _text(delivery.get("phase")),
         )
-        return _Record(
-            namespace=sys.intern(metadata["namespace"]),
-            name=metadata["name"],
-            customer=sys.intern(customer),
-            summary=self._shared(summary),
-            tracking=_unique(delivery.get("trackingNumber")),
-            packed=bytes(packed),
-            texts=self._shared(tuple(texts)),
+        return (
+            sys.intern(metadata["namespace"]),
+            metadata["name"],
+            sys.intern(customer),
+            self._shared(summary),
+            _unique(delivery.get("trackingNumber")),
+            bytes(packed),
+            self._shared(tuple(texts)),
         )
 
     def _code(self, kind: str, phase: str) -> int:
@@ -376,56 +365,58 @@ class Projection:
         return value
 
     def _put(self, known: _Record | None, record: _Record) -> None:
-        self._rentals.setdefault(record.namespace, {})[record.name] = record
-        if known is not None and known.customer != record.customer:
+        customer = record[_CUSTOMER]
+        self._rentals.setdefault(record[_NAMESPACE], {})[record[_NAME]] = record
+        if known is not None and known[_CUSTOMER] != customer:
             self._drop_from_customer(known)
             known = None
-        mine = self._by_customer.get(record.customer, ())
+        mine = self._by_customer.get(customer, ())
         if known is None:
-            self._by_customer[record.customer] = (*mine, record)
+            self._by_customer[customer] = (*mine, record)
             self._count += 1
         else:
-            self._by_customer[record.customer] = tuple(record if r is known else r for r in mine)
+            self._by_customer[customer] = tuple(record if r is known else r for r in mine)
 
     def _remove(self, record: _Record) -> None:
-        records = self._rentals.get(record.namespace)
-        if records is not None and records.get(record.name) is record:
-            del records[record.name]
+        records = self._rentals.get(record[_NAMESPACE])
+        if records is not None and records.get(record[_NAME]) is record:
+            del records[record[_NAME]]
             if not records:
-                del self._rentals[record.namespace]
+                del self._rentals[record[_NAMESPACE]]
             self._drop_from_customer(record)
 
     def _drop_from_customer(self, record: _Record) -> None:
-        mine = tuple(r for r in self._by_customer.get(record.customer, ()) if r is not record)
+        customer = record[_CUSTOMER]
+        mine = tuple(r for r in self._by_customer.get(customer, ()) if r is not record)
         if mine:
-            self._by_customer[record.customer] = mine
+            self._by_customer[customer] = mine
         else:
-            self._by_customer.pop(record.customer, None)
+            self._by_customer.pop(customer, None)
         self._count -= 1
 
     def _view(self, record: _Record) -> Rental:
-        summary = record.summary
-        purifier = self._purifiers.get((record.namespace, summary.purifier))
-        packed = record.packed
+        namespace, name, customer, summary, tracking, packed, texts = record
+        purifier, phase, message, payment_phase, amount, currency, delivery_phase = summary
+        catalog = self._purifiers.get((namespace, purifier))
         _, updated = _HEADER.unpack_from(packed)
         history: list[History] = []
         for index, (seq, code, at) in enumerate(_ENTRY.iter_unpack(packed[_HEADER.size :])):
-            kind, phase = self._code_names[code]
-            history.append(History(seq, kind, phase, at, record.texts[index]))
+            kind, entered = self._code_names[code]
+            history.append(History(seq, kind, entered, at, texts[index]))
         return Rental(
-            namespace=record.namespace,
-            name=record.name,
-            customer=record.customer,
-            purifier=summary.purifier,
-            model=purifier.model if purifier else None,
-            display_name=purifier.display_name if purifier else None,
-            phase=summary.phase or DEFAULT_PHASE,
-            message=summary.message,
-            payment_phase=summary.payment_phase,
-            amount=summary.amount,
-            currency=summary.currency,
-            delivery_phase=summary.delivery_phase,
-            tracking_number=record.tracking,
+            namespace=namespace,
+            name=name,
+            customer=customer,
+            purifier=purifier,
+            model=catalog.model if catalog else None,
+            display_name=catalog.display_name if catalog else None,
+            phase=phase or DEFAULT_PHASE,
+            message=message,
+            payment_phase=payment_phase,
+            amount=amount,
+            currency=currency,
+            delivery_phase=delivery_phase,
+            tracking_number=tracking,
             updated_at=updated,
             history=tuple(history),
         )

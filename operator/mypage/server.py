@@ -17,7 +17,6 @@ Called by `handlers.lifecycle` (inside the operator) and `mypage.standalone` (on
 from __future__ import annotations
 
 import base64
-import datetime
 import hashlib
 import html
 import json
@@ -60,10 +59,14 @@ _PAGE_HEADERS: Final = {
 
 
 def rfc3339(seconds: float) -> str:
-    """`2026-11-01T12:00:00Z` (with milliseconds when `seconds` has a fraction)."""
-    moment = datetime.datetime.fromtimestamp(seconds, datetime.UTC)
-    spec = "seconds" if float(seconds).is_integer() else "milliseconds"
-    return moment.isoformat(timespec=spec).replace("+00:00", "Z")
+    """`2026-11-01T12:00:00Z` (with milliseconds when `seconds` has a fraction).
+
+    `time.strftime` rather than `datetime.isoformat`: twice as fast, and a response has dozens.
+    """
+    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    if isinstance(seconds, float) and not seconds.is_integer():
+        text += f".{int(seconds * 1000) % 1000:03d}"
+    return text + "Z"
 
 
 def rental_json(rental: projection.Rental) -> dict[str, Any]:
@@ -120,7 +123,8 @@ def _error_page(status: int, title: str, text: str, headers: dict[str, str] | No
     page = (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{html.escape(title)}</title></head><body><main><h1>{html.escape(title)}</h1>"
+        f"<title>{html.escape(title)}</title><style>{pages.STYLE}</style></head>"
+        f"<body><main><h1>{html.escape(title)}</h1>"
         f"<p>{html.escape(text)}</p></main></body></html>\n"
     )
     return web.Response(

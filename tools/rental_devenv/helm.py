@@ -6,8 +6,9 @@ a directory keyed by its version. The chart's optional ServiceMonitor needs the 
 Operator to be accepted by an API server; that CRD is taken from the `prometheus-operator` Go module
 (never written by hand), which `go mod download` puts in the module cache.
 
-Called by the chart tests (`tests/helm/`) on first use and by `scripts/install-helm`;
-`python -m rental_devenv.helm` prints the helm binary's path.
+Also the small helpers the chart tests share: running helm, rendering the chart into objects, and
+picking objects out of a render. Called by the chart tests (`tests/helm/`) and `scripts/install-helm`;
+`python -m rental_devenv.helm` builds helm if needed and prints the binary's path.
 """
 
 from __future__ import annotations
@@ -21,12 +22,30 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from rental_devenv import build
 
-__all__ = ["HELM_VERSION", "PROMETHEUS_OPERATOR_VERSION", "ensure_helm", "main", "servicemonitor_crd"]
+__all__ = [
+    "CHART",
+    "HELM_VERSION",
+    "KUBE_VERSION",
+    "PROMETHEUS_OPERATOR_VERSION",
+    "ensure_helm",
+    "main",
+    "run",
+    "select",
+    "servicemonitor_crd",
+    "template",
+]
+
+CHART = Path(__file__).resolve().parent.parent.parent / "charts" / "purifier-rental-operator"
+# `helm template` assumes Kubernetes 1.20 unless told; the chart needs 1.30+ (native preStop sleep).
+KUBE_VERSION = build.kubernetes_version()
 
 HELM_VERSION = "v3.22.0"
 PROMETHEUS_OPERATOR_VERSION = "v0.85.0"
@@ -109,8 +128,45 @@ def servicemonitor_crd() -> Path:
         raise RuntimeError(f"go mod download {_PROMETHEUS_OPERATOR} failed:\n{result.stderr.strip()}")
     crd = Path(json.loads(result.stdout)["Dir"]) / _SERVICEMONITOR_CRD
     if not crd.exists():
-        raise RuntimeError(f"{_PROMETHEUS_OPERATOR}@{PROMETHEUS_OPERATOR_VERSION} has no {_SERVICEMONITOR_CRD}")
+        raise RuntimeError(
+            f"{_PROMETHEUS_OPERATOR}@{PROMETHEUS_OPERATOR_VERSION} has no {_SERVICEMONITOR_CRD}"
+        )
     return crd
+
+
+def run(
+    binary: Path, *args: str, kubeconfig: Path | None = None, check: bool = True, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """Run helm; with `check`, a failure raises with helm's output in the message."""
+    command = [str(binary), *([f"--kubeconfig={kubeconfig}"] if kubeconfig else []), *args]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+    if check and result.returncode != 0:
+        raise RuntimeError(
+            f"helm {' '.join(args)} failed ({result.returncode}):\n{result.stderr}{result.stdout}"
+        )
+    return result
+
+
+def template(
+    binary: Path,
+    *values_files: Path,
+    set_values: Sequence[str] = (),
+    release: str = "rental",
+    namespace: str = "rental-system",
+    chart: Path = CHART,
+) -> list[dict[str, Any]]:
+    """The chart's objects as `helm template` renders them (raises if rendering fails)."""
+    args = ["template", release, str(chart), "--namespace", namespace, "--kube-version", KUBE_VERSION]
+    for path in values_files:
+        args += ["--values", str(path)]
+    for assignment in set_values:
+        args += ["--set", assignment]
+    return [document for document in yaml.safe_load_all(run(binary, *args).stdout) if document]
+
+
+def select(objects: list[dict[str, Any]], kind: str, name: str | None = None) -> list[dict[str, Any]]:
+    """The objects of `kind` (and `name`, if given) in a render."""
+    return [o for o in objects if o["kind"] == kind and (name is None or o["metadata"]["name"] == name)]
 
 
 def main() -> int:

@@ -86,6 +86,7 @@ class OperatorProcess:
             "RENTAL_METRICS_PORT": str(self.metrics_port),
             "RENTAL_METRICS_ADDRESS": "127.0.0.1",
             "RENTAL_MYPAGE_PORT": str(self.mypage_port),
+            "RENTAL_MYPAGE_HOST": "127.0.0.1",
         }
         env = {**os.environ, "PYTHONSAFEPATH": "1", **local, **self.env}
         env.pop("KUBECONFIG", None)

@@ -1,0 +1,406 @@
+"""The chart as files and as `helm template` renders it, without a cluster.
+
+`helm lint --strict` is clean for every values file in the chart's ci/ folder (the main value
+combinations: the defaults, a namespaced install, a minimal one); each combination renders what it
+promises; values.yaml documents every key and values.schema.json rejects unknown ones; the CRD copies
+in the chart are the repository's CRDs; every RBAC rule carries a comment, and none grants deletion,
+Secrets or wildcards.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from rental_devenv import helm
+
+CHART = helm.CHART
+REPO = CHART.parent.parent
+CI_VALUES = sorted((CHART / "ci").glob("*-values.yaml"))
+REQUIRED = ("partners.payment.url=https://pay.example", "partners.shipping.url=https://ship.example")
+
+
+def render(binary: Path, *files: Path, set_values: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """Render with the ci/ values files given, or else with just the required URLs set."""
+    return helm.template(binary, *files, set_values=(*(() if files else REQUIRED), *set_values))
+
+
+def one(objects: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
+    found = helm.select(objects, kind, name)
+    assert len(found) == 1, f"expected one {kind} {name or ''}: {[o['metadata']['name'] for o in found]}"
+    return found[0]
+
+
+def container(deployment: dict[str, Any]) -> dict[str, Any]:
+    containers = deployment["spec"]["template"]["spec"]["containers"]
+    assert len(containers) == 1
+    return dict(containers[0])
+
+
+def env_of(deployment: dict[str, Any]) -> dict[str, Any]:
+    return {item["name"]: item.get("value", item.get("valueFrom")) for item in container(deployment)["env"]}
+
+
+# -- the files ------------------------------------------------------------------------------------------
+
+
+def test_ci_values_cover_the_main_combinations() -> None:
+    assert [path.name for path in CI_VALUES] == [
+        "default-values.yaml",
+        "minimal-values.yaml",
+        "namespaced-values.yaml",
+    ]
+
+
+@pytest.mark.parametrize("values", CI_VALUES, ids=lambda path: path.stem)
+def test_helm_lint_is_clean(helm_binary: Path, values: Path) -> None:
+    result = helm.run(helm_binary, "lint", "--strict", str(CHART), "--values", str(values))
+    problems = [line for line in result.stdout.splitlines() if line.startswith(("[WARNING]", "[ERROR]"))]
+    assert problems == [], result.stdout
+    assert "1 chart(s) linted, 0 chart(s) failed" in result.stdout
+
+
+def test_chart_crds_are_the_repository_crds() -> None:
+    """files/crds/ must be byte-identical to crds/ (generated from the models); copy them over when
+    this fails: `cp crds/*.yaml charts/purifier-rental-operator/files/crds/`."""
+    source = {path.name: path.read_bytes() for path in (REPO / "crds").glob("*.yaml")}
+    copies = {path.name: path.read_bytes() for path in (CHART / "files" / "crds").glob("*.yaml")}
+    assert sorted(copies) == sorted(source)
+    stale = [name for name in source if copies[name] != source[name]]
+    assert stale == [], f"stale CRD copies in the chart: {stale}"
+
+
+def _value_lines() -> list[tuple[int, str, str]]:
+    """(indent, key, the line above) for every key line of values.yaml."""
+    lines = (CHART / "values.yaml").read_text().splitlines()
+    found = []
+    for number, line in enumerate(lines):
+        match = re.match(r"^( *)([A-Za-z][\w-]*):", line)
+        if match:
+            found.append((len(match.group(1)), match.group(2), lines[number - 1].strip() if number else ""))
+    return found
+
+
+def test_every_values_key_has_a_comment() -> None:
+    # Only the leaves of Kubernetes resource quantities go without a comment of their own (their
+    # `resources:` key is commented).
+    uncommented = []
+    inside_resources = -1
+    for indent, key, above in _value_lines():
+        if inside_resources >= 0 and indent <= inside_resources:
+            inside_resources = -1
+        if inside_resources >= 0:
+            continue
+        if not above.startswith("#"):
+            uncommented.append(key)
+        if key == "resources":
+            inside_resources = indent
+    assert uncommented == []
+
+
+def _schema_objects(node: dict[str, Any], path: str = "") -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    if node.get("type") == "object" and "properties" in node:
+        found.append((path or "<root>", node))
+        for key, child in node["properties"].items():
+            found += _schema_objects(child, f"{path}.{key}" if path else key)
+    for key in ("anyOf", "oneOf"):
+        for child in node.get(key, []):
+            found += _schema_objects(child, path)
+    if isinstance(node.get("items"), dict):
+        found += _schema_objects(node["items"], f"{path}[]")
+    return found
+
+
+def test_schema_rejects_unknown_keys_everywhere() -> None:
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    open_objects = [
+        path for path, node in _schema_objects(schema) if node.get("additionalProperties") is not False
+    ]
+    assert open_objects == []
+
+
+def _keys(values: dict[str, Any], prefix: str = "") -> set[str]:
+    keys = set()
+    for key, value in values.items():
+        path = f"{prefix}.{key}" if prefix else key
+        keys.add(path)
+        if isinstance(value, dict) and value and key != "resources":
+            keys |= _keys(value, path)
+    return keys
+
+
+def _schema_keys(node: dict[str, Any], prefix: str = "") -> set[str]:
+    keys = set()
+    for key, child in node.get("properties", {}).items():
+        path = f"{prefix}.{key}" if prefix else key
+        keys.add(path)
+        if child.get("type") == "object" and key != "resources" and "properties" in child:
+            keys |= _schema_keys(child, path)
+    return keys
+
+
+def test_schema_and_values_describe_the_same_keys() -> None:
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    # The affinity sub-keys are free-form Kubernetes structures, `global` is Helm's own.
+    schema_keys = {k for k in _schema_keys(schema) if not re.search(r"affinity\.|^global$", k)}
+    assert _keys(values) == schema_keys
+
+
+@pytest.mark.parametrize(
+    "assignment",
+    [
+        "replica=2",
+        "operator.replica=2",
+        "operator.peering.lifetime=5",
+        "mypage.auth.secret=x",
+        "crds.keeep=true",
+    ],
+)
+def test_unknown_keys_fail_the_render(helm_binary: Path, assignment: str) -> None:
+    with pytest.raises(RuntimeError, match="additional properties"):
+        render(helm_binary, set_values=(assignment,))
+
+
+@pytest.mark.parametrize(
+    ("assignment", "message"),
+    [
+        ("partners.payment.url=", "partners.payment.url is required"),
+        ("operator.peering.enabled=false", "operator.replicas > 1 needs operator.peering.enabled"),
+        ("mypage.auth.tokenSecret=too-short", "at least 32 characters"),
+        ("mypage.auth.mode=open", "mypage.auth.mode"),
+        ("partners.shipping.url=ftp://ship", "partners.shipping.url"),
+    ],
+)
+def test_bad_values_fail_with_a_message_naming_them(helm_binary: Path, assignment: str, message: str) -> None:
+    with pytest.raises(RuntimeError, match=re.escape(message)):
+        render(helm_binary, set_values=(assignment,))
+
+
+# -- the default combination ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def default(helm_binary: Path) -> list[dict[str, Any]]:
+    return render(helm_binary, CHART / "ci" / "default-values.yaml")
+
+
+def test_default_objects(default: list[dict[str, Any]]) -> None:
+    kinds = sorted(
+        f"{o['kind']}/{o['metadata']['name']}" for o in default if o["kind"] != "CustomResourceDefinition"
+    )
+    assert kinds == [
+        "ClusterKopfPeering/rental-purifier-rental-operator",
+        "ClusterRole/rental-purifier-rental-operator",
+        "ClusterRole/rental-purifier-rental-operator-mypage",
+        "ClusterRoleBinding/rental-purifier-rental-operator",
+        "ClusterRoleBinding/rental-purifier-rental-operator-mypage",
+        "Deployment/rental-purifier-rental-operator",
+        "Deployment/rental-purifier-rental-operator-mypage",
+        "PodDisruptionBudget/rental-purifier-rental-operator",
+        "PodDisruptionBudget/rental-purifier-rental-operator-mypage",
+        "Secret/rental-purifier-rental-operator-mypage",
+        "Service/rental-purifier-rental-operator-metrics",
+        "Service/rental-purifier-rental-operator-mypage",
+        "ServiceAccount/rental-purifier-rental-operator",
+        "ServiceAccount/rental-purifier-rental-operator-mypage",
+    ]
+    crds = sorted(o["metadata"]["name"] for o in helm.select(default, "CustomResourceDefinition"))
+    assert crds == sorted(path.stem for path in (REPO / "crds").glob("*.yaml"))
+    for crd in helm.select(default, "CustomResourceDefinition"):
+        assert crd["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
+        source = yaml.safe_load((REPO / "crds" / f"{crd['metadata']['name']}.yaml").read_text())
+        assert crd["spec"] == source["spec"], "the template changed a CRD's spec"
+
+
+def test_default_operator_is_two_peered_replicas_rolled_new_first(default: list[dict[str, Any]]) -> None:
+    deployment = one(default, "Deployment", "rental-purifier-rental-operator")
+    spec = deployment["spec"]
+    assert spec["replicas"] == 2
+    assert spec["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }
+    main = container(deployment)
+    assert main["args"] == [
+        "run",
+        "--liveness=http://0.0.0.0:8081/healthz",
+        "--peering=rental-purifier-rental-operator",
+        "--peering-lifetime=15",
+    ]
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert main[probe]["httpGet"] == {"path": "/healthz", "port": "liveness"}
+    assert {p["name"]: p["containerPort"] for p in main["ports"]} == {"liveness": 8081, "metrics": 9090}
+    assert set(main["resources"]) == {"requests", "limits"}
+    env = env_of(deployment)
+    assert env["RENTAL_PAYMENT_URL"] == "https://payments.example.com"
+    assert env["RENTAL_MYPAGE_ENABLED"] == "false"
+    assert "RENTAL_NAMESPACES" not in env
+    assert "RENTAL_PAYMENT_API_KEY" not in env, "no keys given: no Secret reference"
+    pdb = one(default, "PodDisruptionBudget", "rental-purifier-rental-operator")
+    assert pdb["spec"]["minAvailable"] == 1
+
+
+@pytest.mark.parametrize(
+    "name", ["rental-purifier-rental-operator", "rental-purifier-rental-operator-mypage"]
+)
+def test_every_pod_is_locked_down(default: list[dict[str, Any]], name: str) -> None:
+    pod = one(default, "Deployment", name)["spec"]["template"]["spec"]
+    assert pod["securityContext"] == {
+        "runAsNonRoot": True,
+        "runAsUser": 10001,
+        "runAsGroup": 10001,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    security = pod["containers"][0]["securityContext"]
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"] == {"drop": ["ALL"]}
+    # The only writable place is an emptyDir on /tmp.
+    assert {"name": "tmp", "mountPath": "/tmp"} in pod["containers"][0]["volumeMounts"]
+
+
+def test_default_mypage_is_readiness_gated_and_drains(default: list[dict[str, Any]]) -> None:
+    deployment = one(default, "Deployment", "rental-purifier-rental-operator-mypage")
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
+    main = container(deployment)
+    assert main["args"] == ["mypage", "--metrics-port=9090"]
+    assert main["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert main["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert main["lifecycle"] == {"preStop": {"sleep": {"seconds": 5}}}
+    env = env_of(deployment)
+    assert env["RENTAL_MYPAGE_AUTH"] == "token"
+    assert env["RENTAL_MYPAGE_TOKEN_SECRET_FILE"] == "/etc/rental/mypage/token-secret"
+    secret = one(default, "Secret", "rental-purifier-rental-operator-mypage")
+    assert len(secret["data"]["token-secret"]) >= 44  # a generated key of 48 characters, base64-encoded
+    service = one(default, "Service", "rental-purifier-rental-operator-mypage")
+    assert {p["name"]: p["port"] for p in service["spec"]["ports"]} == {"http": 80, "metrics": 9090}
+
+
+def _rules(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [rule for o in objects if o["kind"] in ("ClusterRole", "Role") for rule in o["rules"]]
+
+
+def test_default_rbac_grants_no_deletion_no_secrets_no_wildcards(default: list[dict[str, Any]]) -> None:
+    for rule in _rules(default):
+        assert "delete" not in rule["verbs"] and "deletecollection" not in rule["verbs"]
+        assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"]
+        assert "secrets" not in rule["resources"]
+    operator_rules = one(default, "ClusterRole", "rental-purifier-rental-operator")["rules"]
+    granted = {
+        (group, resource): rule["verbs"]
+        for rule in operator_rules
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+    }
+    assert granted[("rental.purifier.io", "purifiers")] == ["get", "list", "watch"]
+    assert granted[("kopf.dev", "clusterkopfpeerings")] == ["get", "list", "watch", "patch"]
+    assert granted[("", "events")] == ["create"]
+    assert ("", "namespaces") not in granted, "cluster-wide: Kopf does not list namespaces"
+    mypage_rules = one(default, "ClusterRole", "rental-purifier-rental-operator-mypage")["rules"]
+    assert {verb for rule in mypage_rules for verb in rule["verbs"]} == {"get", "list", "watch"}
+
+
+def test_every_rbac_rule_in_the_templates_has_a_comment() -> None:
+    for template in ("_rbac.tpl", "rbac.yaml"):
+        lines = (CHART / "templates" / template).read_text().splitlines()
+        for number, line in enumerate(lines):
+            if line.lstrip().startswith("- apiGroups:"):
+                assert lines[number - 1].lstrip().startswith("#"), (
+                    f"{template}:{number + 1}: rule without a comment"
+                )
+
+
+# -- the other combinations -----------------------------------------------------------------------------
+
+
+def test_namespaced_install_is_confined_to_its_namespaces(helm_binary: Path) -> None:
+    objects = render(helm_binary, CHART / "ci" / "namespaced-values.yaml")
+    namespaces = ["shop-east", "shop-west"]
+    cluster_role = one(objects, "ClusterRole")
+    assert [(r["resources"], r["verbs"]) for r in cluster_role["rules"]] == [
+        (["customresourcedefinitions"], ["list", "watch"]),
+        (["namespaces"], ["list", "watch"]),
+    ]
+    roles = helm.select(objects, "Role")
+    assert sorted((r["metadata"]["namespace"], r["metadata"]["name"]) for r in roles) == sorted(
+        (ns, name)
+        for ns in namespaces
+        for name in ("rental-purifier-rental-operator", "rental-purifier-rental-operator-mypage")
+    )
+    assert len(helm.select(objects, "RoleBinding")) == 4
+    peerings = helm.select(objects, "KopfPeering")
+    assert sorted(p["metadata"]["namespace"] for p in peerings) == namespaces
+    assert not helm.select(objects, "ClusterKopfPeering")
+    operator = one(objects, "Deployment", "rental-purifier-rental-operator")
+    assert operator["spec"]["replicas"] == 3
+    env = env_of(operator)
+    assert env["RENTAL_NAMESPACES"] == "shop-east,shop-west"
+    assert env["RENTAL_SMS_URL"] == "https://sms.example.com"
+    for variable, key in [
+        ("RENTAL_PAYMENT_API_KEY", "payment-api-key"),
+        ("RENTAL_SMS_API_KEY", "sms-api-key"),
+    ]:
+        assert env[variable] == {"secretKeyRef": {"name": "partner-keys", "key": key, "optional": True}}
+    assert not helm.select(objects, "Secret"), "an existing Secret is used, none is created"
+    mypage = one(objects, "Deployment", "rental-purifier-rental-operator-mypage")
+    assert "replicas" not in mypage["spec"], "the autoscaler owns the replica count"
+    assert env_of(mypage)["RENTAL_MYPAGE_IDENTITY_HEADER"] == "X-Customer-Id"
+    hpa = one(objects, "HorizontalPodAutoscaler")
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 6)
+    monitor = one(objects, "ServiceMonitor")
+    assert monitor["metadata"]["labels"]["release"] == "prometheus"
+    selected = monitor["spec"]["selector"]["matchLabels"]
+    scraped = [
+        s for s in helm.select(objects, "Service") if selected.items() <= s["metadata"]["labels"].items()
+    ]
+    assert sorted(s["metadata"]["name"] for s in scraped) == [
+        "rental-purifier-rental-operator-metrics",
+        "rental-purifier-rental-operator-mypage",
+    ]
+    assert all(any(p["name"] == "metrics" for p in s["spec"]["ports"]) for s in scraped)
+
+
+def test_minimal_install_is_one_standalone_operator(helm_binary: Path) -> None:
+    objects = render(helm_binary, CHART / "ci" / "minimal-values.yaml")
+    assert sorted(o["kind"] for o in objects) == [
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Deployment",
+        "Secret",
+        "Service",
+        "ServiceAccount",
+    ]
+    operator = one(objects, "Deployment")
+    assert operator["spec"]["replicas"] == 1
+    assert operator["spec"]["strategy"] == {"type": "Recreate"}, "two standalone operators must never overlap"
+    assert not any(arg.startswith("--peering") for arg in container(operator)["args"])
+    rules = one(objects, "ClusterRole")["rules"]
+    assert not any("kopf.dev" in rule["apiGroups"] for rule in rules)
+    secret = one(objects, "Secret")
+    assert secret["stringData"] == {"payment-api-key": "pay-key", "shipping-api-key": "ship-key"}
+    env = env_of(operator)
+    assert env["RENTAL_PAYMENT_API_KEY"]["secretKeyRef"]["name"] == secret["metadata"]["name"]
+
+
+def test_crds_keep_and_enabled_switches(helm_binary: Path) -> None:
+    loose = render(helm_binary, set_values=("crds.keep=false",))
+    assert all("annotations" not in crd["metadata"] for crd in helm.select(loose, "CustomResourceDefinition"))
+    assert len(helm.select(loose, "CustomResourceDefinition")) == 4
+    none = render(helm_binary, set_values=("crds.enabled=false",))
+    assert helm.select(none, "CustomResourceDefinition") == []
+
+
+def test_peering_crds_ship_in_the_crds_folder() -> None:
+    documents = list(yaml.safe_load_all((CHART / "crds" / "kopf-peering.yaml").read_text()))
+    assert sorted(d["metadata"]["name"] for d in documents) == [
+        "clusterkopfpeerings.kopf.dev",
+        "kopfpeerings.kopf.dev",
+    ]

@@ -1,0 +1,136 @@
+"""MyPage on the real control plane: changes show up, readiness waits for the listing, a second
+MyPage process serves the same data and keeps serving while the operator is down.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rental_devenv import testkit
+from rental_gateway import testing
+
+from .conftest import Gate, MyPageClient, MyPageFactory, OperatorFactory
+
+
+def _rental_of(client: MyPageClient, customer: str, name: str, **expected: Any) -> dict[str, Any] | None:
+    """The rental as MyPage shows it once it has the `expected` top-level values, else None."""
+    rental = client.rental(customer, name)
+    if rental is None or any(rental.get(key) != value for key, value in expected.items()):
+        return None
+    return rental
+
+
+def _without_as_of(answer: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in answer.items() if key != "asOf"}
+
+
+def test_a_rental_change_appears_in_the_api_and_on_the_page(
+    cluster: testkit.Cluster, gateway: testing.GatewayProcess, operator_factory: OperatorFactory
+) -> None:
+    operator = operator_factory(gateway)
+    mypage = operator.mypage
+    cluster.create(testkit.purifier("aqua", stock=2, fee=30_000))
+    cluster.create(testkit.rental("kim-aqua", "aqua", customer="kim", months=12))
+
+    def delivered() -> dict[str, Any] | None:
+        rental = _rental_of(mypage, "kim", "kim-aqua", phase="Confirmed")
+        return rental if rental and rental["delivery"]["phase"] == "Delivered" else None
+
+    rental = testkit.wait_for(delivered, timeout=60, what="a confirmed, delivered rental on MyPage")
+    status = (cluster.get("rentals", "kim-aqua") or {})["status"]
+    assert rental["model"] == "Model aqua"
+    assert rental["payment"] == {"phase": "Approved", "amount": 360_000, "currency": "KRW"}
+    assert rental["delivery"]["trackingNumber"] == status["delivery"]["trackingNumber"]
+    assert [entry["phase"] for entry in rental["history"]] == [entry["phase"] for entry in status["history"]]
+    page = mypage.page("kim")
+    assert status["delivery"]["trackingNumber"] in page
+    assert "Confirmed" in page and "Delivered" in page
+
+    cluster.patch("rentals", "kim-aqua", {"spec": {"cancelled": True}})
+    testkit.wait_for(
+        lambda: _rental_of(mypage, "kim", "kim-aqua", phase="Cancelled"),
+        timeout=60,
+        what="the cancellation on MyPage",
+    )
+    page = mypage.page("kim")
+    assert "Cancelled" in page and "Refunded" in page
+
+
+def test_readyz_fails_until_the_initial_listing_is_loaded(
+    cluster: testkit.Cluster,
+    gated_kubeconfig: tuple[Path, Gate],
+    mypage_factory: MyPageFactory,
+) -> None:
+    cluster.create(testkit.purifier("aqua", stock=1))
+    cluster.create(testkit.rental("lee-aqua", "aqua", customer="lee"))
+    path, gate = gated_kubeconfig
+    mypage = mypage_factory(kubeconfig_path=path, wait_ready=False).client
+    # Listening, but the listing cannot arrive: alive, not ready, and no customer answer yet.
+    assert mypage.status("/healthz") == 200
+    assert mypage.status("/readyz") == 503
+    headers = {"Authorization": "Bearer x"}
+    assert mypage.status("/api/v1/customers/lee/rentals", headers) == 401  # access is checked first
+    assert mypage.status(f"/mypage/lee?token={mypage.page_link('lee').rpartition('=')[2]}") == 503
+    gate.open()
+    testkit.wait_for(mypage.ready, timeout=30, what="/readyz once the listing is through")
+    [rental] = mypage.rentals("lee")["rentals"]
+    assert (rental["name"], rental["phase"]) == ("lee-aqua", "Pending")  # no operator here
+
+
+def test_a_second_mypage_serves_the_same_data_and_outlives_the_operator(
+    cluster: testkit.Cluster,
+    gateway: testing.GatewayProcess,
+    operator_factory: OperatorFactory,
+    mypage_factory: MyPageFactory,
+) -> None:
+    operator = operator_factory(gateway)
+    cluster.create(testkit.purifier("aqua", stock=3))
+    for name, customer in (("kim-1", "kim"), ("kim-2", "kim"), ("lee-1", "lee")):
+        cluster.create(testkit.rental(name, "aqua", customer=customer))
+
+    def all_delivered() -> bool:
+        rentals = operator.mypage.rentals("kim")["rentals"] + operator.mypage.rentals("lee")["rentals"]
+        return len(rentals) == 3 and all(r["delivery"]["phase"] == "Delivered" for r in rentals)
+
+    testkit.wait_for(all_delivered, timeout=60, what="three delivered rentals in the operator's MyPage")
+
+    second = mypage_factory().client  # started later, with its own list and watch
+    for customer in ("kim", "lee"):
+        assert _without_as_of(second.rentals(customer)) == _without_as_of(operator.mypage.rentals(customer))
+
+    operator.stop()
+    assert operator.mypage.status("/healthz") == 0  # the operator (and its MyPage) is gone
+    # Still serving, and still following the cluster: a rental applied now shows up (Pending: nobody
+    # processes it while the operator is down).
+    assert len(second.rentals("kim")["rentals"]) == 2
+    cluster.create(testkit.rental("kim-3", "aqua", customer="kim"))
+    rental = testkit.wait_for(
+        lambda: _rental_of(second, "kim", "kim-3", phase="Pending"),
+        timeout=30,
+        what="a rental applied while the operator is down",
+    )
+    assert rental["payment"] == {"phase": None, "amount": None, "currency": None}
+    assert "kim-3" in second.page("kim")
+
+
+def test_one_customer_cannot_read_another_on_a_running_mypage(
+    cluster: testkit.Cluster, mypage_factory: MyPageFactory
+) -> None:
+    cluster.create(testkit.purifier("aqua", stock=2))
+    cluster.create(testkit.rental("kim-aqua", "aqua", customer="kim"))
+    cluster.create(testkit.rental("lee-aqua", "aqua", customer="lee"))
+    mypage = mypage_factory().client
+    testkit.wait_for(lambda: mypage.rental("lee", "lee-aqua"), timeout=30, what="lee's rental")
+    lee = "/api/v1/customers/lee/rentals"
+    kims_token = mypage.page_link("kim").rpartition("token=")[2]
+    assert mypage.status(lee) == 401
+    assert mypage.status(lee, {"Authorization": f"Bearer {kims_token}"}) == 403
+    assert mypage.status(f"/mypage/lee?token={kims_token}") == 403
+    assert mypage.status("/mypage/lee") == 401
+    assert [r["name"] for r in mypage.rentals("kim")["rentals"]] == ["kim-aqua"]
+
+    proxied = mypage_factory(mypage_auth="header").client
+    assert proxied.status(lee, {"X-Customer-Id": "lee"}) == 200
+    assert proxied.status(lee, {"X-Customer-Id": "kim"}) == 403
+    assert proxied.status(lee, {"Authorization": f"Bearer {kims_token}"}) == 401

@@ -1,0 +1,136 @@
+"""mypage.pages: the page says everything the JSON says, for people, and escapes what users wrote."""
+
+from __future__ import annotations
+
+import html.parser
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from rental_operator.mypage import pages, projection
+
+RentalFactory = Callable[..., dict[str, Any]]
+PurifierFactory = Callable[..., dict[str, Any]]
+AS_OF = 1_800_000_000.0
+
+
+class _Outline(html.parser.HTMLParser):
+    """Tags, attributes and text of a page, to check its structure rather than its spelling."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+    def named(self, tag: str) -> list[dict[str, str | None]]:
+        return [attrs for name, attrs in self.tags if name == tag]
+
+
+def _parse(text: str) -> _Outline:
+    outline = _Outline()
+    outline.feed(text)
+    return outline
+
+
+def _view(*objects: dict[str, Any]) -> projection.Projection:
+    view = projection.Projection()
+    for obj in objects:
+        view.apply(obj["kind"], None, obj)
+    view.mark_ready()
+    return view
+
+
+def test_the_page_is_accessible_and_readable_on_a_phone(
+    rental_body: RentalFactory, purifier_body: PurifierFactory
+) -> None:
+    page = pages.render("cust-1", _view(purifier_body(), rental_body()).rentals_of("cust-1"), as_of=AS_OF)
+    outline = _parse(page)
+    assert page.startswith("<!doctype html>")
+    assert outline.named("html") == [{"lang": "en"}]
+    assert {"name": "viewport", "content": "width=device-width, initial-scale=1"} in outline.named("meta")
+    assert len(outline.named("h1")) == 1
+    assert len(outline.named("h2")) == 1  # one heading per rental
+    [article] = outline.named("article")
+    assert article["aria-labelledby"] == outline.named("h2")[0]["id"]
+    assert outline.named("script") == []
+    labels = [text for text in outline.text if text in {"Status", "Payment", "Delivery", "Tracking number"}]
+    assert labels == ["Status", "Payment", "Delivery", "Tracking number"]
+
+
+def test_the_page_shows_each_fact_of_the_rental(
+    rental_body: RentalFactory, purifier_body: PurifierFactory
+) -> None:
+    page = pages.render("cust-1", _view(purifier_body(), rental_body()).rentals_of("cust-1"), as_of=AS_OF)
+    text = " ".join(_parse(page).text)
+    for fact in (
+        "AquaPure 300",
+        "aqua-300",
+        "Confirmed",
+        "Approved",
+        "360,000 KRW",
+        "Delivered",
+        "TRK-1",
+        "Awaiting payment",
+        "a unit is reserved; taking payment",
+        "2026-11-01 10:30 UTC",
+    ):
+        assert fact in text, fact
+    # The history is an ordered list, oldest first, with machine-readable times.
+    assert len(_parse(page).named("li")) == 5
+    assert {"datetime": "2026-11-01T09:00:00Z"} in _parse(page).named("time")
+
+
+def test_no_rentals_says_so(rental_body: RentalFactory) -> None:
+    page = pages.render("cust-9", [], as_of=AS_OF)
+    assert "You have no rentals yet." in page
+    assert "cust-9" in page
+
+
+def test_every_user_supplied_string_is_escaped(
+    rental_body: RentalFactory, purifier_body: PurifierFactory
+) -> None:
+    evil = '<script>alert("x")</script>&<img src=x onerror=alert(1)>'
+    rental = rental_body(message=evil, tracking=evil)
+    rental["status"]["history"][0]["message"] = evil
+    rental["status"]["history"][1]["phase"] = evil
+    view = _view(purifier_body(model=evil), rental)
+    page = pages.render("cust-1", view.rentals_of("cust-1"), as_of=AS_OF)
+    outline = _parse(page)
+    assert outline.named("script") == []
+    assert outline.named("img") == []
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;" in page
+    assert evil in "".join(outline.text)  # shown as text, exactly as written
+
+
+def test_the_customer_id_is_escaped_too() -> None:
+    page = pages.render('"><b>x</b>', [], as_of=AS_OF)
+    assert _parse(page).named("b") == []
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "shown"),
+    [
+        (1_076_400, "KRW", "1,076,400 KRW"),
+        (1999, "USD", "19.99 USD"),
+        (5, "EUR", "0.05 EUR"),
+        (1234, "KWD", "1.234 KWD"),
+        (-250, "USD", "-2.50 USD"),
+        (None, "KRW", "\u2014"),
+    ],
+)
+def test_amounts_are_in_major_units(amount: int | None, currency: str, shown: str) -> None:
+    assert pages.format_amount(amount, currency) == shown
+
+
+def test_phases_read_as_words() -> None:
+    assert pages.humanize("AwaitingPayment") == "Awaiting payment"
+    assert pages.humanize("PaymentDeferred") == "Payment deferred"
+    assert pages.humanize("Confirmed") == "Confirmed"
+    assert pages.humanize(None) == "\u2014"

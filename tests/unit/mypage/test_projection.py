@@ -1,0 +1,265 @@
+"""mypage.projection: watch events in, a customer's rentals out; newer wins, deletions stick."""
+
+from __future__ import annotations
+
+import datetime
+import gc
+import threading
+import tracemalloc
+from collections.abc import Callable
+from typing import Any
+
+from rental_operator.mypage import projection
+
+RentalFactory = Callable[..., dict[str, Any]]
+PurifierFactory = Callable[..., dict[str, Any]]
+
+
+def _seconds(text: str) -> int:
+    return int(datetime.datetime.fromisoformat(text).timestamp())
+
+
+def _ready(*objects: dict[str, Any]) -> projection.Projection:
+    view = projection.Projection()
+    for obj in objects:
+        view.apply(obj["kind"], None, obj)
+    view.mark_ready()
+    return view
+
+
+def test_a_rental_shows_every_field_the_page_needs(
+    rental_body: RentalFactory, purifier_body: PurifierFactory
+) -> None:
+    view = _ready(purifier_body(), rental_body())
+    [rental] = view.rentals_of("cust-1")
+    assert rental.namespace == "shop"
+    assert rental.name == "r1"
+    assert rental.purifier == "aqua-300"
+    assert rental.model == "AquaPure 300"
+    assert rental.phase == "Confirmed"
+    assert rental.message == "paid; delivery started"
+    assert (rental.payment_phase, rental.amount, rental.currency) == ("Approved", 360_000, "KRW")
+    assert (rental.delivery_phase, rental.tracking_number) == ("Delivered", "TRK-1")
+    assert [(h.seq, h.kind, h.phase, h.message) for h in rental.history] == [
+        (1, "Rental", "Pending", "application received"),
+        (2, "Rental", "AwaitingPayment", "a unit is reserved; taking payment"),
+        (3, "Rental", "Confirmed", "paid; delivery started"),
+        (4, "Delivery", "Shipping", "delivery shipping"),
+        (5, "Delivery", "Delivered", "delivery delivered"),
+    ]
+    assert rental.history[0].at == _seconds("2026-11-01T09:00:00Z")
+    # updatedAt is the newest history entry.
+    assert rental.updated_at == _seconds("2026-11-01T10:30:00Z")
+
+
+def test_a_rental_without_status_is_pending_and_dated_by_its_creation(rental_body: RentalFactory) -> None:
+    view = _ready(rental_body(phase=None, created="2026-11-02T00:00:00Z"))
+    [rental] = view.rentals_of("cust-1")
+    assert rental.phase == projection.DEFAULT_PHASE == "Pending"
+    assert rental.payment_phase is None and rental.amount is None
+    assert rental.delivery_phase is None and rental.tracking_number is None
+    assert rental.history == ()
+    assert rental.updated_at == _seconds("2026-11-02T00:00:00Z")
+
+
+def test_unknown_customer_has_no_rentals(rental_body: RentalFactory) -> None:
+    assert _ready(rental_body()).rentals_of("nobody") == []
+
+
+def test_customers_see_only_their_own_rentals_across_namespaces(rental_body: RentalFactory) -> None:
+    view = _ready(
+        rental_body("a", customer="c1"),
+        rental_body("b", customer="c2"),
+        rental_body("a", customer="c1", namespace="other"),
+    )
+    assert sorted((r.namespace, r.name) for r in view.rentals_of("c1")) == [("other", "a"), ("shop", "a")]
+    assert [(r.namespace, r.name) for r in view.rentals_of("c2")] == [("shop", "b")]
+    assert len(view) == 3
+    assert view.customers == 2
+
+
+def test_newest_change_comes_first(rental_body: RentalFactory) -> None:
+    view = _ready(rental_body("old", history=2), rental_body("new", history=5))
+    assert [r.name for r in view.rentals_of("cust-1")] == ["new", "old"]
+
+
+def test_a_newer_version_replaces_and_an_older_one_is_ignored(rental_body: RentalFactory) -> None:
+    view = _ready(rental_body(version=10, phase="AwaitingPayment", history=2))
+    view.apply("Rental", "MODIFIED", rental_body(version=12, phase="Confirmed"))
+    view.apply("Rental", "MODIFIED", rental_body(version=11, phase="Cancelling"))  # late, stale
+    [rental] = view.rentals_of("cust-1")
+    assert rental.phase == "Confirmed"
+    assert len(view) == 1
+
+
+def test_deletion_removes_the_rental(rental_body: RentalFactory) -> None:
+    view = _ready(rental_body(version=10))
+    view.apply("Rental", "DELETED", rental_body(version=13))
+    assert view.rentals_of("cust-1") == []
+    assert len(view) == 0
+    assert view.customers == 0
+
+
+def test_a_stale_deletion_does_not_remove_a_newer_rental(rental_body: RentalFactory) -> None:
+    # A rental deleted and created again under the same name: the old deletion must not drop the new.
+    view = _ready(rental_body(version=20))
+    view.apply("Rental", "DELETED", rental_body(version=15))
+    assert len(view.rentals_of("cust-1")) == 1
+
+
+def test_a_deletion_seen_while_loading_keeps_the_older_listing_from_reviving_it(
+    rental_body: RentalFactory,
+) -> None:
+    view = projection.Projection()
+    view.apply("Rental", "DELETED", rental_body(version=30))  # Kopf's event, before the listing lands
+    view.replace("Rental", None, [([rental_body(version=25)], "29")])
+    view.mark_ready()
+    assert view.rentals_of("cust-1") == []
+
+
+def test_a_changed_customer_moves_the_rental(rental_body: RentalFactory) -> None:
+    view = _ready(rental_body(customer="c1", version=1))
+    view.apply("Rental", "MODIFIED", rental_body(customer="c2", version=2))
+    assert view.rentals_of("c1") == []
+    assert [r.name for r in view.rentals_of("c2")] == ["r1"]
+    assert len(view) == 1
+
+
+def test_a_listing_replaces_what_it_covers_but_keeps_newer_events(rental_body: RentalFactory) -> None:
+    view = _ready(
+        rental_body("gone", version=5),
+        rental_body("kept", version=6),
+        rental_body("elsewhere", namespace="other", version=7),
+        rental_body("created-after-the-list", version=50),
+    )
+    assert view.replace("Rental", "shop", [([rental_body("kept", version=6)], "40")]) == "40"
+    names = sorted((r.namespace, r.name) for r in view.rentals_of("cust-1"))
+    assert names == [("other", "elsewhere"), ("shop", "created-after-the-list"), ("shop", "kept")]
+
+
+def test_the_model_name_follows_the_purifier(
+    rental_body: RentalFactory, purifier_body: PurifierFactory
+) -> None:
+    view = _ready(rental_body())
+    assert view.rentals_of("cust-1")[0].model is None  # purifier not seen yet: still shown
+    view.apply("Purifier", "ADDED", purifier_body(version=5))
+    view.apply("Purifier", "MODIFIED", purifier_body(model="AquaPure 300 (2027)", version=6))
+    assert view.rentals_of("cust-1")[0].model == "AquaPure 300 (2027)"
+    view.apply("Purifier", "DELETED", purifier_body(version=7))
+    assert view.rentals_of("cust-1")[0].model is None
+
+
+def test_a_purifier_listing_drops_what_is_gone(
+    rental_body: RentalFactory, purifier_body: PurifierFactory
+) -> None:
+    view = projection.Projection()
+    view.replace("Purifier", None, [([purifier_body("a")], "10"), ([purifier_body("b")], "10")])
+    view.replace("Purifier", None, [([purifier_body("a")], "20")])
+    view.apply("Rental", None, rental_body(purifier="b"))
+    view.mark_ready()
+    assert view.rentals_of("cust-1")[0].model is None
+
+
+def test_objects_without_customer_or_purifier_are_skipped(rental_body: RentalFactory) -> None:
+    broken = rental_body()
+    del broken["spec"]["customer"]
+    view = _ready(broken)
+    assert len(view) == 0
+
+
+def test_unreadable_timestamps_show_as_unknown(rental_body: RentalFactory) -> None:
+    body = rental_body(history=1, created="yesterday")
+    body["status"]["history"][0]["at"] = "not a time"
+    [rental] = _ready(body).rentals_of("cust-1")
+    assert rental.history[0].at == 0
+    assert rental.updated_at == 0
+
+
+def test_ready_only_once_marked(rental_body: RentalFactory) -> None:
+    view = projection.Projection()
+    view.apply("Rental", None, rental_body())
+    assert not view.ready
+    assert not view.wait_ready(0)
+    view.mark_ready()
+    assert view.ready
+
+
+def test_as_of_is_now_while_live_and_frozen_while_stale() -> None:
+    now = [1000.0]
+    view = projection.Projection(clock=lambda: now[0])
+    assert view.as_of() == 1000.0
+    view.set_stale("Rental/*")
+    now[0] = 1010.0
+    view.set_stale("Purifier/*")
+    now[0] = 1050.0
+    assert view.as_of() == 1000.0  # the oldest outage bounds what we know
+    view.set_live("Rental/*")
+    assert view.as_of() == 1010.0
+    view.set_live("Purifier/*")
+    assert view.as_of() == 1050.0
+
+
+def test_readers_see_consistent_tuples_while_a_writer_churns(rental_body: RentalFactory) -> None:
+    view = _ready(*(rental_body(f"r{i}", version=i + 1) for i in range(5)))
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        version = 100
+        while not stop.is_set():
+            version += 1
+            view.apply("Rental", "MODIFIED", rental_body("r0", version=version, phase="Confirmed"))
+            view.apply("Rental", "ADDED", rental_body("extra", version=version))
+            view.apply("Rental", "DELETED", rental_body("extra", version=version))
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        for _ in range(2000):
+            names = [r.name for r in view.rentals_of("cust-1")]
+            if not {"r0", "r1", "r2", "r3", "r4"} <= set(names):
+                errors.append(AssertionError(names))
+    finally:
+        stop.set()
+        writer.join()
+    assert errors == []
+
+
+def test_memory_per_rental_stays_small(rental_body: RentalFactory) -> None:
+    # The guard behind the 50 MB per 100,000 rentals target (bench/mypage.py measures the real figure).
+    count = 20_000
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        view = projection.Projection()
+        for index in range(count):
+            view.apply(
+                "Rental",
+                None,
+                rental_body(
+                    f"rental-{index:06d}",
+                    customer=f"customer-{index % 4000:05d}",
+                    purifier=f"model-{index % 10}",
+                    version=index + 1,
+                    tracking=f"TRK{index:09d}",
+                ),
+            )
+        gc.collect()
+        used = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(view) == count
+    assert used / count < 500, f"{used / count:.0f} bytes per rental"
+
+
+def test_records_cost_the_garbage_collector_nothing(rental_body: RentalFactory) -> None:
+    # Full collections walk every tracked object: 100,000 tracked records made each one a long pause.
+    view = projection.Projection()
+    gc.collect()
+    before = len(gc.get_objects())
+    for index in range(5000):
+        view.apply("Rental", None, rental_body(f"r{index}", customer=f"c{index % 1000}", version=index + 1))
+    gc.collect()
+    assert len(gc.get_objects()) - before < 50
+    assert len(view) == 5000
