@@ -9,10 +9,11 @@ Triggered by the Delivery's watch events and by the scheduler.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from rental_operator import kubeapi, metrics
 from rental_operator.api import delivery as api_delivery
-from rental_operator.controllers import context, rentals
+from rental_operator.controllers import context, owned
 from rental_operator.partners import errors, shipping
 from rental_operator.reconcilers import deliveries
 
@@ -24,31 +25,15 @@ Call = deliveries.Call
 
 
 def reconcile(ctx: context.Context, namespace: str, name: str) -> None:
-    try:
-        with (
-            metrics.HANDLER_SECONDS.labels("Delivery", "reconcile").time(),
-            ctx.locks.hold(("delivery", namespace, name)),
-        ):
-            changed, owner = _pass(ctx, namespace, name)
-    except Exception as error:
-        logger.warning("delivery %s/%s: %s; retrying", namespace, name, error, exc_info=True)
-        _later(ctx, namespace, name, ctx.settings.shipping_poll_seconds)
-        return
-    if changed and owner:
-        rentals.reconcile(ctx, namespace, owner)
+    owned.reconcile(ctx, _KIND, namespace, name)
 
 
 def _later(ctx: context.Context, namespace: str, name: str, delay: float) -> None:
-    ctx.scheduler.call_later(("delivery", namespace, name), delay, lambda: reconcile(ctx, namespace, name))
+    owned.later(ctx, _KIND, namespace, name, delay)
 
 
-def _pass(ctx: context.Context, namespace: str, name: str) -> tuple[bool, str | None]:
-    body = ctx.deliveries.get(namespace, name)
-    if body is None:
-        try:
-            body = ctx.deliveries.observe(ctx.kube.get(RESOURCE, namespace, name))
-        except kubeapi.NotFound:
-            return False, None
+def _pass(ctx: context.Context, body: dict[str, Any]) -> tuple[bool, str | None]:
+    namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
     changed = False
     for _ in range(4):  # e.g. learn the shipment, then cancel it
         delivery = api_delivery.Delivery.from_body(body)
@@ -124,3 +109,12 @@ def _observed(
     if shipment.carrier:
         status.carrier = shipment.carrier
     return status
+
+
+_KIND = owned.Kind(
+    name="Delivery",
+    resource=RESOURCE,
+    known=lambda ctx: ctx.deliveries,
+    retry_seconds=lambda ctx: ctx.settings.shipping_poll_seconds,
+    run=_pass,
+)

@@ -16,7 +16,7 @@ from typing import Any
 
 from rental_operator import kubeapi, metrics
 from rental_operator.api import payment as api_payment
-from rental_operator.controllers import context, rentals
+from rental_operator.controllers import context, owned
 from rental_operator.partners import errors, transport
 from rental_operator.reconcilers import payments
 
@@ -28,22 +28,11 @@ Call = payments.Call
 
 
 def reconcile(ctx: context.Context, namespace: str, name: str) -> None:
-    try:
-        with (
-            metrics.HANDLER_SECONDS.labels("Payment", "reconcile").time(),
-            ctx.locks.hold(("payment", namespace, name)),
-        ):
-            changed, owner = _pass(ctx, namespace, name)
-    except Exception as error:
-        logger.warning("payment %s/%s: %s; retrying", namespace, name, error, exc_info=True)
-        _later(ctx, namespace, name, ctx.settings.payment_retry_seconds)
-        return
-    if changed and owner:
-        rentals.reconcile(ctx, namespace, owner)
+    owned.reconcile(ctx, _KIND, namespace, name)
 
 
 def _later(ctx: context.Context, namespace: str, name: str, delay: float) -> None:
-    ctx.scheduler.call_later(("payment", namespace, name), delay, lambda: reconcile(ctx, namespace, name))
+    owned.later(ctx, _KIND, namespace, name, delay)
 
 
 def _write(ctx: context.Context, body: dict[str, Any], status: api_payment.PaymentStatus) -> dict[str, Any]:
@@ -53,13 +42,8 @@ def _write(ctx: context.Context, body: dict[str, Any], status: api_payment.Payme
     return written
 
 
-def _pass(ctx: context.Context, namespace: str, name: str) -> tuple[bool, str | None]:
-    body = ctx.payments.get(namespace, name)
-    if body is None:
-        try:
-            body = ctx.payments.observe(ctx.kube.get(RESOURCE, namespace, name))
-        except kubeapi.NotFound:
-            return False, None
+def _pass(ctx: context.Context, body: dict[str, Any]) -> tuple[bool, str | None]:
+    namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
     changed = False
     for _ in range(3):  # e.g. resolve an unknown charge, then refund it
         payment = api_payment.Payment.from_body(body)
@@ -171,3 +155,12 @@ def _call(
         return body, payments.charge_approved(payment, charge.id, now, attempts=attempts), None
     reason = charge.reason or "declined"
     return body, payments.charge_declined(payment, charge.id, reason, now, attempts=attempts), None
+
+
+_KIND = owned.Kind(
+    name="Payment",
+    resource=RESOURCE,
+    known=lambda ctx: ctx.payments,
+    retry_seconds=lambda ctx: ctx.settings.payment_retry_seconds,
+    run=_pass,
+)
