@@ -292,24 +292,40 @@ class WatchStream:
 
 
 class EventRecorder:
-    """Posts Kubernetes Events from a background thread, so recording a step never slows the step."""
+    """Posts Kubernetes Events from background threads, so recording a step never slows the step.
 
-    def __init__(self, kube: Kube, *, capacity: int = 10_000) -> None:
+    A queued Event keeps only the reference to its object (a few strings), not the object: under a
+    burst thousands wait, and holding a whole body for each would cost hundreds of megabytes.
+    """
+
+    def __init__(self, kube: Kube, *, capacity: int = 10_000, workers: int = 4) -> None:
         self._kube = kube
         self._queue: queue.Queue[tuple[dict[str, Any], str, str, str] | None] = queue.Queue(capacity)
-        self._thread = threading.Thread(target=self._run, name="events", daemon=True)
+        self._threads = [
+            threading.Thread(target=self._run, name=f"events-{number}", daemon=True)
+            for number in range(workers)
+        ]
 
     def start(self) -> None:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     def stop(self) -> None:
-        with contextlib.suppress(queue.Full):
-            self._queue.put_nowait(None)
-        self._thread.join(timeout=5)
+        for _ in self._threads:
+            with contextlib.suppress(queue.Full):
+                self._queue.put_nowait(None)
+        for thread in self._threads:
+            thread.join(timeout=5)
 
     def record(self, obj: dict[str, Any], *, type_: str, reason: str, message: str) -> None:
+        metadata = obj["metadata"]
+        reference = {
+            "apiVersion": obj.get("apiVersion"),
+            "kind": obj.get("kind"),
+            "metadata": {key: metadata.get(key) for key in ("name", "namespace", "uid", "resourceVersion")},
+        }
         with contextlib.suppress(queue.Full):  # under overload, drop Events rather than block the saga
-            self._queue.put_nowait((obj, type_, reason, message))
+            self._queue.put_nowait((reference, type_, reason, message))
 
     def _run(self) -> None:
         while (item := self._queue.get()) is not None:

@@ -36,7 +36,13 @@ class Store:
         return obj["metadata"]["namespace"], obj["metadata"]["name"]
 
     def observe(self, obj: dict[str, Any]) -> dict[str, Any]:
-        """Record `obj` unless a newer version is known; return the newest version."""
+        """Record `obj` unless a newer version is known; return the newest version.
+
+        `metadata.managedFields` is dropped: nothing here reads it, and it is often the larger half
+        of an object kept for every rental.
+        """
+        if "managedFields" in obj.get("metadata", {}):
+            obj = {**obj, "metadata": {k: v for k, v in obj["metadata"].items() if k != "managedFields"}}
         key = self.key_of(obj)
         with self._lock:
             known = self._objects.get(key)
