@@ -78,6 +78,19 @@ def _sibling(
     return body
 
 
+def _purifier_view(body: dict[str, Any] | None, rental: str) -> api_purifier.Purifier | None:
+    """The Purifier as one rental's decision needs it: spec, counts, and whether this rental holds a unit.
+
+    A popular Purifier lists thousands of holders; validating all of them for every rental's pass made
+    a burst quadratic. Membership is all a rental's decision reads from the list.
+    """
+    if body is None:
+        return None
+    status = dict(body.get("status") or {})
+    status["holders"] = [rental] if rental in (status.get("holders") or ()) else []
+    return api_purifier.Purifier.from_body({**body, "status": status})
+
+
 def _parsed(model: Any, body: dict[str, Any] | None) -> Any:
     return model.from_body(body) if body is not None else None
 
@@ -96,7 +109,7 @@ def _facts(ctx: context.Context, body: dict[str, Any]) -> rentals.Facts:
             purifier_body = None
     return rentals.Facts(
         rental=rental,
-        purifier=api_purifier.Purifier.from_body(purifier_body) if purifier_body else None,
+        purifier=_purifier_view(purifier_body, name),
         payment=_parsed(
             api_payment.Payment,
             _sibling(
@@ -173,14 +186,12 @@ def _execute(
             after, held = stock.reserve(ctx, namespace, purifier, name)
             return body, dataclasses.replace(
                 facts,
-                purifier=api_purifier.Purifier.from_body(after) if after else None,
+                purifier=_purifier_view(after, name),
                 reservation_refused=not held,
             )
         case rentals.Release(purifier=purifier):
             after = stock.release(ctx, namespace, purifier, name)
-            return body, dataclasses.replace(
-                facts, purifier=api_purifier.Purifier.from_body(after) if after else None
-            )
+            return body, dataclasses.replace(facts, purifier=_purifier_view(after, name))
         case rentals.CreatePayment(spec=spec):
             created = ctx.payments.observe(
                 ctx.kube.create(
