@@ -95,3 +95,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "kubeconfig" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.cluster)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    # Let fixtures see whether the test failed (testkit.call_failed), to print process logs only then.
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report

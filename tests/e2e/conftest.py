@@ -69,22 +69,9 @@ def operator_factory(
         return process
 
     yield start
-    for process in started:
-        process.stop()
-    failed = getattr(request.node, "rep_call", None)
-    if failed is not None and failed.failed:
-        for process in started:
-            print(f"--- operator log ({process.log_path}) ---\n{process.log_tail(80)}")
+    testkit.stop_all(started, failed=testkit.call_failed(request.node), lines=80)
 
 
 @pytest.fixture
 def cluster(kubeconfig: Path, namespace: str, crds: Path) -> testkit.Cluster:
     return testkit.Cluster(kubeconfig, namespace)
-
-
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    # Let fixtures see whether the test failed, to print the operator's log only then.
-    report = yield
-    setattr(item, f"rep_{report.when}", report)
-    return report

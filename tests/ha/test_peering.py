@@ -126,12 +126,7 @@ def replica(
         return process
 
     yield start
-    for process in started:
-        process.stop()
-    report = getattr(request.node, "rep_call", None)
-    if report is not None and report.failed:
-        for process in started:
-            print(f"--- {process.log_path.name} ---\n{process.log_tail(60)}")
+    testkit.stop_all(started, failed=testkit.call_failed(request.node), lines=60)
 
 
 def _done(cluster: testkit.Cluster, names: list[str]) -> bool:

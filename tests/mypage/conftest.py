@@ -253,12 +253,7 @@ def operator_factory(
         return process
 
     yield start
-    for process in started:
-        process.stop()
-    report = getattr(request.node, "rep_call", None)
-    if report is not None and report.failed:
-        for process in started:
-            print(f"--- operator log ({process.log_path}) ---\n{process.log_tail(80)}")
+    testkit.stop_all(started, failed=testkit.call_failed(request.node), lines=80)
 
 
 @pytest.fixture
@@ -282,12 +277,7 @@ def mypage_factory(
         return process
 
     yield start
-    for process in started:
-        process.stop()
-    report = getattr(request.node, "rep_call", None)
-    if report is not None and report.failed:
-        for process in started:
-            print(f"--- mypage log ({process.log_path}) ---\n{process.log_tail(80)}")
+    testkit.stop_all(started, failed=testkit.call_failed(request.node), lines=80)
 
 
 @pytest.fixture
@@ -319,11 +309,3 @@ def artifacts() -> Path:
 def pytest_configure(config: pytest.Config) -> None:
     # Also belongs in pyproject.toml's markers; registered here so this folder runs on its own.
     config.addinivalue_line("markers", "browser: drives Debian's headless Chromium with Playwright")
-
-
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    # Let fixtures see whether the test failed, to print the process logs only then.
-    report = yield
-    setattr(item, f"rep_{report.when}", report)
-    return report

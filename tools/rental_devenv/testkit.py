@@ -19,12 +19,12 @@ import time
 import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import kubernetes
 import yaml
 
-__all__ = ["Cluster", "OperatorProcess", "purifier", "rental", "wait_for"]
+__all__ = ["Cluster", "OperatorProcess", "call_failed", "purifier", "rental", "stop_all", "wait_for"]
 
 T = TypeVar("T")
 GROUP, VERSION = "rental.purifier.io", "v1alpha1"
@@ -40,6 +40,30 @@ def wait_for(predicate: Callable[[], T], *, timeout: float, what: str, interval:
             return last
         time.sleep(interval)
     raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}; last value: {last!r}")
+
+
+class _Stoppable(Protocol):
+    log_path: Path
+
+    def stop(self) -> Any: ...
+
+    def log_tail(self, lines: int = ...) -> str: ...
+
+
+def call_failed(node: object) -> bool:
+    """Whether the test `node` failed in its call phase (tests/conftest.py records the reports)."""
+    report = getattr(node, "rep_call", None)
+    return bool(report is not None and report.failed)
+
+
+def stop_all(processes: list[Any], *, failed: bool, lines: int = 80) -> None:
+    """Stop every process a fixture started; after a failed test, print the end of each one's log."""
+    stoppable: list[_Stoppable] = processes
+    for process in stoppable:
+        process.stop()
+    if failed:
+        for process in stoppable:
+            print(f"--- {process.log_path} ---\n{process.log_tail(lines)}")
 
 
 def _free_port() -> int:
