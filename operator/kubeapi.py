@@ -73,7 +73,6 @@ def _translate(error: ApiException) -> Exception:
 class Kube:
     client: kubernetes.client.ApiClient
     _custom: Any = dataclasses.field(init=False, repr=False)
-    _lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
         self._custom = kubernetes.client.CustomObjectsApi(self.client)

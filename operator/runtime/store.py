@@ -48,12 +48,6 @@ class Store:
             known = self._objects.get(key)
             if known is not None and _version(known) > _version(obj):
                 return known
-            if (
-                known is not None
-                and known["metadata"].get("uid") != obj["metadata"].get("uid")
-                and _version(known) > _version(obj)
-            ):
-                return known
             self._objects[key] = obj
             return obj
 
