@@ -1,6 +1,7 @@
 """`python -m rental_gateway`: flags in, a running gateway out, until SIGTERM or Ctrl-C.
 
-The first line on stdout is always `listening on http://HOST:PORT` (flushed), so a harness that asks
+The first line on stdout is always `listening on http://HOST:PORT` (`https://` with `--tls-cert`,
+flushed), so a harness that asks
 for `--port 0` learns the port by reading one line; everything else goes to stderr, one line per
 request. SIGTERM and SIGINT stop accepting, close the ledger after the transaction in flight, and exit
 0. A flag that cannot be used stops start-up with one line naming it and exit status 2.
@@ -12,6 +13,7 @@ import argparse
 import logging
 import os
 import signal
+import ssl
 import sys
 import tempfile
 import threading
@@ -82,6 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
     faulting.add_argument(
         "--seed", type=int, default=None, help="seed for the fault dice (reproducible runs)"
     )
+    parser.add_argument(
+        "--tls-cert",
+        default=None,
+        metavar="PEM",
+        help="serve https with this certificate (chain) file; needs --tls-key (default: plain http)",
+    )
+    parser.add_argument("--tls-key", default=None, metavar="PEM", help="the private key of --tls-cert")
     parser.add_argument("--quiet", action="store_true", help="no per-request log lines")
     return parser
 
@@ -109,6 +118,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--auto-deliver-seconds must be >= 0")
     if args.decline_above is not None and args.decline_above < 0:
         parser.error("--decline-above must be >= 0")
+    if (args.tls_cert is None) != (args.tls_key is None):
+        parser.error("--tls-cert and --tls-key go together")
+    tls = None
+    if args.tls_cert is not None:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        try:
+            tls.load_cert_chain(args.tls_cert, args.tls_key)
+        except (OSError, ssl.SSLError) as error:
+            print(f"error: --tls-cert/--tls-key: {error}", file=sys.stderr)
+            return 2
 
     try:
         store = ledger.Ledger(args.db, auto_advance_seconds=args.auto_deliver_seconds)
@@ -123,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed=args.seed,
     )
     try:
-        httpd = server.GatewayServer((args.host, args.port), gateway)
+        httpd = server.GatewayServer((args.host, args.port), gateway, tls=tls)
     except OSError as error:
         print(f"error: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
         store.close()

@@ -12,9 +12,11 @@ from __future__ import annotations
 import http.server
 import logging
 import socket
+import ssl
+import sys
 import time
 import urllib.parse
-from typing import cast
+from typing import Any, cast
 
 from . import __version__, app, wire
 
@@ -33,16 +35,36 @@ class GatewayServer(http.server.ThreadingHTTPServer):
     # with a pool of 20) for a second each.
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], gateway: app.Gateway) -> None:
+    def __init__(
+        self, address: tuple[str, int], gateway: app.Gateway, *, tls: ssl.SSLContext | None = None
+    ) -> None:
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         self.gateway = gateway
+        self.tls = tls
         super().__init__(address, _RequestHandler)
 
     @property
     def url(self) -> str:
         host, port = cast(tuple[str, int], self.server_address[:2])
-        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
+
+    def get_request(self) -> tuple[socket.socket, object]:
+        connection, client = super().get_request()
+        if self.tls is None:
+            return connection, client
+        # The handshake runs on the connection's first read, in its own thread: a slow or failing
+        # client never stalls the accept loop.
+        return self.tls.wrap_socket(connection, server_side=True, do_handshake_on_connect=False), client
+
+    def handle_error(self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any) -> None:
+        error = sys.exc_info()[1]
+        if isinstance(error, ssl.SSLError | ConnectionResetError):
+            # A client that does not trust our certificate hangs up mid-handshake: one line, no trace.
+            logger.warning("%s TLS handshake failed: %s", client_address[0], error)
+            return
+        super().handle_error(request, client_address)
 
 
 class _RequestHandler(http.server.BaseHTTPRequestHandler):

@@ -13,6 +13,7 @@ import json
 import os
 import queue
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -38,7 +39,8 @@ class GatewayProcess:
     """One gateway process. `flags` are extra CLI flags, e.g. `("--error-rate", "0.5")`.
 
     Its stderr (one line per request) goes to `log_path`, by default a fresh temporary directory that
-    is left behind for inspection; `api_key` is passed as GATEWAY_API_KEY and sent by `admin()`.
+    is left behind for inspection; `api_key` is passed as GATEWAY_API_KEY and sent by `admin()`;
+    `ca_bundle` is what `admin()` trusts when the flags include `--tls-cert`.
     """
 
     def __init__(
@@ -50,6 +52,7 @@ class GatewayProcess:
         env: Mapping[str, str] | None = None,
         python: str = sys.executable,
         startup_timeout: float = 20.0,
+        ca_bundle: str | os.PathLike[str] | None = None,
     ) -> None:
         self.flags: Sequence[str] = flags
         self.db = str(db)
@@ -60,6 +63,8 @@ class GatewayProcess:
         self._env = dict(env or {})
         self._python = python
         self._startup_timeout = startup_timeout
+        # With `--tls-cert`, `admin()` verifies the gateway's certificate against this CA bundle.
+        self._tls = ssl.create_default_context(cafile=str(ca_bundle)) if ca_bundle is not None else None
         self.process: subprocess.Popen[str] | None = None
         self.url = ""
 
@@ -133,7 +138,7 @@ class GatewayProcess:
         request.add_header("Content-Type", "application/json")
         if self.api_key:
             request.add_header("Authorization", f"Bearer {self.api_key}")
-        with urllib.request.urlopen(request, timeout=10) as answer:
+        with urllib.request.urlopen(request, timeout=10, context=self._tls) as answer:
             return json.loads(answer.read())
 
     def set_faults(self, **changes: object) -> dict[str, Any]:

@@ -7,8 +7,10 @@ instead of failing later inside a handler. Called by `rental_operator.cli` and p
 
 from __future__ import annotations
 
+import os
 import pathlib
 import re
+import ssl
 from collections.abc import Mapping
 from typing import Final, Literal
 
@@ -16,15 +18,28 @@ import pydantic
 import pydantic_settings
 
 __all__ = [
+    "FILE_SECRETS",
     "MIN_TOKEN_SECRET_LENGTH",
+    "PARTNERS",
     "ConfigError",
     "MyPageSettings",
+    "Partner",
     "Settings",
     "load",
     "load_mypage",
+    "read_secret_file",
 ]
 
 _NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+# What an `Authorization: Bearer <key>` header can carry unchanged: visible ASCII, no whitespace.
+_HEADER_SAFE = re.compile(r"[\x21-\x7e]+")
+_PEM_CERTIFICATE = "-----BEGIN CERTIFICATE-----"
+
+Partner = Literal["payments", "shipping", "sms"]
+PARTNERS: Final[tuple[Partner, ...]] = ("payments", "shipping", "sms")
+# Settings that may come from a file instead (`RENTAL_<NAME>_FILE`, a mounted Secret): the file is
+# read once at start-up, so the key never has to sit in the pod's environment or its spec.
+FILE_SECRETS: Final = ("payment_api_key", "shipping_api_key", "sms_api_key")
 
 
 class ConfigError(Exception):
@@ -67,6 +82,22 @@ class Settings(pydantic_settings.BaseSettings):
         default=None, description="Base URL of the SMS partner API; unset logs messages instead."
     )
     sms_api_key: pydantic.SecretStr | None = pydantic.Field(default=None)
+    partner_ca_bundle: pathlib.Path | None = pydantic.Field(
+        default=None,
+        description=(
+            "PEM file of the CAs that partners' https certificates are verified against; unset: the "
+            "system's trust store. Verification is never turned off."
+        ),
+    )
+    payment_ca_bundle: pathlib.Path | None = pydantic.Field(
+        default=None, description="CA bundle for the payment partner only (overrides partner_ca_bundle)."
+    )
+    shipping_ca_bundle: pathlib.Path | None = pydantic.Field(
+        default=None, description="CA bundle for the shipping partner only (overrides partner_ca_bundle)."
+    )
+    sms_ca_bundle: pathlib.Path | None = pydantic.Field(
+        default=None, description="CA bundle for the SMS partner only (overrides partner_ca_bundle)."
+    )
     metrics_port: int = pydantic.Field(default=9090, ge=1, le=65535)
     metrics_address: str = pydantic.Field(
         default="0.0.0.0",  # scraped from outside the pod
@@ -91,22 +122,101 @@ class Settings(pydantic_settings.BaseSettings):
                 raise ValueError(f"{name!r} is not a valid namespace name (RFC 1123 label)")
         return ",".join(names)
 
+    @pydantic.field_validator("payment_api_key", "shipping_api_key", "sms_api_key")
+    @classmethod
+    def _key_fits_a_header(cls, value: pydantic.SecretStr | None) -> pydantic.SecretStr | None:
+        # Refused here, at start-up, rather than by the first request: requests would quote the whole
+        # header (the key) in its error.
+        if value is not None and not _HEADER_SAFE.fullmatch(value.get_secret_value()):
+            raise ValueError("an API key must be visible ASCII characters without spaces")
+        return value
+
+    @pydantic.field_validator("partner_ca_bundle", "payment_ca_bundle", "shipping_ca_bundle", "sms_ca_bundle")
+    @classmethod
+    def _bundle_has_certificates(cls, value: pathlib.Path | None) -> pathlib.Path | None:
+        if value is None:
+            return None
+        try:
+            text = value.read_text(encoding="ascii")
+        except (OSError, UnicodeDecodeError) as error:
+            raise ValueError(f"cannot read {value}: {_reason(error)}") from None
+        if _PEM_CERTIFICATE not in text:
+            raise ValueError(f"{value} holds no PEM certificate ({_PEM_CERTIFICATE})")
+        try:
+            # The same parser the partner calls use, so a bundle that loads here works there.
+            ssl.create_default_context(cafile=str(value))
+        except ssl.SSLError as error:
+            raise ValueError(f"{value} is not a usable CA bundle: {error.reason or error}") from None
+        return value
+
     @property
     def namespace_list(self) -> list[str]:
         """The namespaces to watch; empty means the whole cluster."""
         return self.namespaces.split(",") if self.namespaces else []
 
+    def ca_bundle(self, partner: Partner) -> str | None:
+        """The CA bundle `partner`'s certificate is checked against; None: the system's trust store."""
+        own = {
+            "payments": self.payment_ca_bundle,
+            "shipping": self.shipping_ca_bundle,
+            "sms": self.sms_ca_bundle,
+        }
+        chosen = own[partner] or self.partner_ca_bundle
+        return str(chosen) if chosen is not None else None
+
+
+def read_secret_file(path: str, *, variable: str) -> str:
+    """The secret in the file at `path` without its trailing newline, or a `ConfigError` naming `variable`.
+
+    Files made from Secrets (`kubectl create secret --from-file`, an editor) often end in a newline
+    that is not part of the key. Nothing of the file's content is ever put in an error message.
+    """
+    try:
+        text = pathlib.Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"configuration error: {variable}: cannot read {path}: {_reason(error)}") from None
+    value = text.rstrip("\r\n")
+    if not value.strip():
+        raise ConfigError(f"configuration error: {variable}: {path} is empty")
+    return value
+
+
+def _reason(error: OSError | UnicodeDecodeError) -> str:
+    if isinstance(error, UnicodeDecodeError):
+        return "not UTF-8 text"
+    return error.strerror or type(error).__name__
+
+
+def _read_files(values: dict[str, str]) -> set[str]:
+    """Replace each `<name>_file` of `FILE_SECRETS` in `values` by the file's content; the names read."""
+    read: set[str] = set()
+    for name in FILE_SECRETS:
+        path = values.pop(f"{name}_file", None)
+        if path is None:
+            continue
+        variable = f"RENTAL_{name.upper()}"
+        if name in values:
+            raise ConfigError(
+                f"configuration error: {variable}_FILE: set {variable} or {variable}_FILE, not both"
+            )
+        values[name] = read_secret_file(path, variable=f"{variable}_FILE")
+        read.add(name)
+    return read
+
 
 def load(environ: Mapping[str, str] | None = None) -> Settings:
-    """Read the settings from `environ` (default: the process environment)."""
+    """Read the settings from `environ` (default: the process environment), keys from their files."""
+    values = _from_mapping(os.environ if environ is None else environ)
+    from_files = _read_files(values)
     try:
-        if environ is None:
-            return Settings()  # required fields come from the environment
-        return Settings.model_validate(_from_mapping(environ))
+        return Settings.model_validate(values)
     except pydantic.ValidationError as error:
         first = error.errors()[0]
         variable = "RENTAL_" + str(first["loc"][0]).upper() if first["loc"] else "RENTAL_*"
+        if first["loc"] and first["loc"][0] in from_files:
+            variable += "_FILE"
         problem = "required but not set" if first["type"] == "missing" else first["msg"]
+        problem = problem.removeprefix("Value error, ")
         field = str(first["loc"][0]) if first["loc"] else ""
         # Echo what was given only for numbers: a URL may carry credentials, a key is a secret.
         numeric = field in Settings.model_fields and Settings.model_fields[field].annotation in (int, float)

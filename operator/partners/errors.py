@@ -5,7 +5,8 @@ bug, such as an empty idempotency key). The split follows CONTRACT §2: a 4xx is
 timeout or a refused connection is a fault, and only faults count for the circuit breaker::
 
     PartnerError                  base: anything a partner call can raise
-    ├── PartnerUnavailable        a fault: 5xx, timeout, refused/reset/dropped connection. Defer and retry
+    ├── PartnerUnavailable        a fault: 5xx, timeout, refused/reset/dropped connection, failed TLS
+    │   │                         handshake (an unverifiable certificate included). Defer and retry
     │   │                         later with the SAME idempotency key. `outcome_unknown` says whether the
     │   │                         request may have reached the partner and taken effect.
     │   └── BreakerOpen           raised without any network call while the breaker is open (or while
@@ -44,7 +45,8 @@ __all__ = [
 # "Too early / too many / took too long": 4xx answers that mean "ask again later", not "no".
 RETRYABLE_REJECTIONS = frozenset({408, 425, 429})
 
-UnavailableKind = Literal["timeout", "connection", "server_error", "breaker_open"]
+# `tls`: the handshake failed, typically a certificate the configured CA bundle does not vouch for.
+UnavailableKind = Literal["timeout", "connection", "tls", "server_error", "breaker_open"]
 
 
 class PartnerError(Exception):

@@ -33,7 +33,7 @@ import re
 import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import Annotated, Literal, Self, TypeVar
+from typing import Annotated, Final, Literal, Self, TypeVar
 
 import pydantic
 
@@ -52,7 +52,7 @@ __all__ = [
     "outcome_of_error",
 ]
 
-PARTNER = "payments"
+PARTNER: Final = "payments"
 
 Operation = Literal["charge", "refund", "get"]
 Outcome = Literal[
@@ -64,6 +64,7 @@ Outcome = Literal[
     "protocol_error",  # an answer the contract does not allow
     "timeout",
     "connection_error",
+    "tls_error",  # the handshake failed: an unverifiable certificate, a protocol mismatch
     "server_error",  # 5xx
     "breaker_open",  # refused by the breaker; no request was sent
     "error",  # anything else (configuration, a bug)
@@ -75,6 +76,7 @@ _CURRENCY = re.compile(r"[A-Z]{3}")
 _UNAVAILABLE_OUTCOMES: dict[errors.UnavailableKind, Outcome] = {
     "timeout": "timeout",
     "connection": "connection_error",
+    "tls": "tls_error",
     "server_error": "server_error",
     "breaker_open": "breaker_open",
 }
@@ -137,6 +139,7 @@ class PaymentClient:
             api_key=settings.payment_api_key,
             timeout=transport.Timeout(connect=seconds, read=seconds),
             pool_size=pool_size,
+            ca_bundle=settings.ca_bundle(PARTNER),
         )
         self._breaker = breakers.Breaker(
             partner=PARTNER,

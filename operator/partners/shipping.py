@@ -16,7 +16,7 @@ bounded by its own timeout, so a slow partner holds a worker thread for seconds,
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Annotated, Literal, Self
+from typing import Annotated, Final, Literal, Self
 
 import pydantic
 
@@ -25,7 +25,7 @@ from rental_operator.partners import transport
 
 __all__ = ["PARTNER", "Shipment", "ShipmentStatus", "ShippingClient"]
 
-PARTNER = "shipping"
+PARTNER: Final = "shipping"
 
 ShipmentStatus = Literal["shipping", "delivered", "cancelled", "returning", "returned"]
 
@@ -57,6 +57,7 @@ class ShippingClient:
             api_key=settings.shipping_api_key,
             timeout=transport.Timeout(connect=timeout_seconds, read=timeout_seconds),
             pool_size=pool_size,
+            ca_bundle=settings.ca_bundle(PARTNER),
         )
 
     def __enter__(self) -> Self:

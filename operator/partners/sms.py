@@ -23,7 +23,7 @@ import logging
 import threading
 import unicodedata
 from collections.abc import Iterator
-from typing import Annotated, Literal, Protocol
+from typing import Annotated, Final, Literal, Protocol
 
 import pydantic
 
@@ -45,7 +45,7 @@ __all__ = [
     "truncate_for_sms",
 ]
 
-PARTNER = "sms"
+PARTNER: Final = "sms"
 
 GSM7_SEGMENT = 160  # septets in one SMS
 UCS2_SEGMENT = 70  # UTF-16 code units in one SMS
@@ -94,6 +94,7 @@ class HttpSmsSender:
             api_key=settings.sms_api_key,
             timeout=transport.Timeout(connect=timeout_seconds, read=timeout_seconds),
             pool_size=pool_size,
+            ca_bundle=settings.ca_bundle(PARTNER),
         )
 
     def send(self, *, to: str, text: str, reference: str, idempotency_key: str) -> str:

@@ -17,6 +17,10 @@ Decisions worth knowing:
 - Whether a failed POST may have taken effect is decided conservatively: only a refused connection,
   a failed name lookup or a connect timeout prove the request never left.
 - The API key is sent, never logged, and never part of an exception message.
+- Certificates of https partners are always verified: against `ca_bundle` (RENTAL_PARTNER_CA_BUNDLE
+  or a per-partner one) when given, else the system's trust store (or REQUESTS_CA_BUNDLE). There is
+  no way to turn verification off. A failed handshake is a fault (`kind="tls"`): the breaker counts
+  it and the message says which check failed, so a wrong CA shows up as such and not as an outage.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import hashlib
 import json
 import logging
 import re
+import ssl
 import time
 import urllib.parse
 from collections.abc import Mapping
@@ -66,6 +71,7 @@ _MAX_ERROR_CHARS = 300
 logger = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=pydantic.BaseModel)
+E = TypeVar("E", bound=BaseException)
 
 
 class PartnerModel(pydantic.BaseModel):
@@ -169,6 +175,7 @@ class Transport:
         api_key: pydantic.SecretStr | None,
         timeout: Timeout,
         pool_size: int = POOL_SIZE,
+        ca_bundle: str | None = None,
     ) -> None:
         join_url(base_url, "")  # validates
         secret = api_key.get_secret_value() if api_key is not None else ""
@@ -179,6 +186,9 @@ class Transport:
         self.base_url = base_url
         self.timeout = timeout
         self._api_key = api_key
+        # Passed with every request: a path is never overridden by REQUESTS_CA_BUNDLE from the
+        # environment, and False (no verification) is not a value this class can hold.
+        self._verify: str | bool = ca_bundle if ca_bundle else True
         self._session = requests.Session()
         self._session.headers["User-Agent"] = USER_AGENT
         adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
@@ -251,6 +261,7 @@ class Transport:
                 headers=headers,
                 timeout=(self.timeout.connect, self.timeout.read),
                 allow_redirects=False,
+                verify=self._verify,
             )
         except requests.RequestException as error:
             failure = self._failure(method, path, error, posting=posting)
@@ -269,7 +280,7 @@ class Transport:
         status = response.status_code
         if 200 <= status < 300:
             return Answer(method=method, path=path, status=status, body=response.content)
-        message = _error_message(response)
+        message = self._redact(_error_message(response))
         if 400 <= status < 500:
             raise self._rejection(method, path, status, message, creates=creates)
         if 500 <= status < 600:
@@ -285,6 +296,11 @@ class Transport:
             partner=self.partner,
             status_code=status,
         )
+
+    def _redact(self, text: str) -> str:
+        """`text` without our key: a partner that echoes the Authorization header must not leak it."""
+        secret = self._api_key.get_secret_value() if self._api_key is not None else ""
+        return text.replace(secret, "[redacted]") if secret else text
 
     def _rejection(
         self, method: str, path: str, status: int, message: str, *, creates: bool
@@ -318,6 +334,20 @@ class Transport:
                 kind="timeout",
                 outcome_unknown=posting,
             )
+        if isinstance(error, requests.exceptions.SSLError):
+            # Before ConnectionError, its base class. A refused certificate proves nothing was sent.
+            verification = _find_cause(error, ssl.SSLCertVerificationError)
+            if verification is not None:
+                reason = verification.verify_message or verification.reason or "certificate verify failed"
+                what = f"certificate verify failed ({reason}; see RENTAL_PARTNER_CA_BUNDLE)"
+            else:
+                what = "the TLS handshake or session failed"
+            return errors.PartnerUnavailable(
+                f"{self.partner} TLS error for {where}: {what}",
+                partner=self.partner,
+                kind="tls",
+                outcome_unknown=posting and verification is None,
+            )
         if isinstance(error, requests.ConnectionError | requests.exceptions.ChunkedEncodingError):
             never_sent = _caused_by(error, urllib3.exceptions.NewConnectionError)
             what = (
@@ -348,6 +378,23 @@ def _caused_by(error: requests.RequestException, kind: type[Exception]) -> bool:
     if isinstance(cause, urllib3.exceptions.MaxRetryError):
         cause = cause.reason
     return isinstance(cause, kind)
+
+
+def _find_cause(error: BaseException, kind: type[E]) -> E | None:
+    """The first exception of type `kind` among `error`'s arguments, causes and contexts (bounded walk)."""
+    pending: list[object] = [error]
+    seen: set[int] = set()
+    while pending and len(seen) < 32:
+        current = pending.pop(0)
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, kind):
+            return current
+        pending.extend(
+            [*current.args, getattr(current, "reason", None), current.__cause__, current.__context__]
+        )
+    return None
 
 
 def _error_message(response: requests.Response) -> str:

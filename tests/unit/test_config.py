@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pydantic
 import pytest
 
+from rental_devenv import certs
 from rental_operator import config
 
 URLS = {"RENTAL_PAYMENT_URL": "http://payments.test:8000", "RENTAL_SHIPPING_URL": "http://shipping.test:8000"}
@@ -230,3 +232,106 @@ def test_bad_namespaces(value: str, problem: str) -> None:
 
 def test_longest_valid_namespace() -> None:
     assert _load(RENTAL_NAMESPACES="a" * 63).namespace_list == ["a" * 63]
+
+
+# --- keys from files (a mounted Secret) -------------------------------------------------------------------
+KEYS = ["RENTAL_PAYMENT_API_KEY", "RENTAL_SHIPPING_API_KEY", "RENTAL_SMS_API_KEY"]
+
+
+@pytest.mark.parametrize("variable", KEYS)
+@pytest.mark.parametrize("ending", ["", "\n", "\r\n", "\n\n"])
+def test_a_key_is_read_from_its_file_without_the_trailing_newline(
+    tmp_path: Path, variable: str, ending: str
+) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text(SECRET + ending)
+    settings = _load(**{f"{variable}_FILE": str(key_file)})
+    field = variable.removeprefix("RENTAL_").lower()
+    value = getattr(settings, field)
+    assert value is not None
+    assert value.get_secret_value() == SECRET
+    assert SECRET not in repr(settings)
+    assert SECRET not in str(settings)
+
+
+@pytest.mark.parametrize("variable", KEYS)
+def test_a_key_and_its_file_together_are_refused(tmp_path: Path, variable: str) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text(SECRET)
+    message = _error({**URLS, variable: SECRET, f"{variable}_FILE": str(key_file)})
+    assert message == f"configuration error: {variable}_FILE: set {variable} or {variable}_FILE, not both"
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [(None, "cannot read"), ("", "is empty"), ("\n", "is empty"), (b"\xff\xfe\x00", "not UTF-8 text")],
+)
+def test_an_unreadable_or_empty_key_file_is_named(
+    tmp_path: Path, content: str | bytes | None, problem: str
+) -> None:
+    key_file = tmp_path / "key"
+    if isinstance(content, bytes):
+        key_file.write_bytes(content)
+    elif content is not None:
+        key_file.write_text(content)
+    message = _error({**URLS, "RENTAL_PAYMENT_API_KEY_FILE": str(key_file)})
+    assert message.startswith("configuration error: RENTAL_PAYMENT_API_KEY_FILE: ")
+    assert problem in message
+    assert str(key_file) in message
+
+
+def test_a_directory_is_not_a_key_file(tmp_path: Path) -> None:
+    message = _error({**URLS, "RENTAL_SMS_API_KEY_FILE": str(tmp_path)})
+    assert message.startswith("configuration error: RENTAL_SMS_API_KEY_FILE: cannot read ")
+
+
+@pytest.mark.parametrize("bad", ["two words", "tab\there", "ключ", "inner\nnewline"])
+def test_a_key_a_header_cannot_carry_is_refused_without_echoing_it(tmp_path: Path, bad: str) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text(bad + "\n")
+    message = _error({**URLS, "RENTAL_SHIPPING_API_KEY_FILE": str(key_file)})
+    assert message.startswith("configuration error: RENTAL_SHIPPING_API_KEY_FILE: ")
+    assert "visible ASCII" in message
+    assert bad not in message
+    message = _error({**URLS, "RENTAL_SHIPPING_API_KEY": bad})
+    assert message.startswith("configuration error: RENTAL_SHIPPING_API_KEY: ")
+    assert bad not in message
+
+
+# --- CA bundles -------------------------------------------------------------------------------------------
+def _ca(tmp_path: Path, name: str) -> Path:
+    return certs.ensure_pki(tmp_path / name).ca_cert
+
+
+def test_no_bundle_means_the_system_trust_store() -> None:
+    settings = _load()
+    assert [settings.ca_bundle(partner) for partner in config.PARTNERS] == [None, None, None]
+
+
+def test_the_shared_bundle_and_a_per_partner_override(tmp_path: Path) -> None:
+    shared, own = _ca(tmp_path, "shared"), _ca(tmp_path, "own")
+    settings = _load(RENTAL_PARTNER_CA_BUNDLE=str(shared), RENTAL_SMS_CA_BUNDLE=str(own))
+    assert settings.ca_bundle("payments") == str(shared)
+    assert settings.ca_bundle("shipping") == str(shared)
+    assert settings.ca_bundle("sms") == str(own)
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (None, "cannot read"),
+        ("", "holds no PEM certificate"),
+        ("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", "holds no PEM certificate"),
+        ("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n", "not a usable CA bundle"),
+    ],
+)
+@pytest.mark.parametrize("variable", ["RENTAL_PARTNER_CA_BUNDLE", "RENTAL_PAYMENT_CA_BUNDLE"])
+def test_a_bad_bundle_stops_start_up_naming_the_variable(
+    tmp_path: Path, content: str | None, problem: str, variable: str
+) -> None:
+    bundle = tmp_path / "bundle.pem"
+    if content is not None:
+        bundle.write_text(content)
+    message = _error({**URLS, variable: str(bundle)})
+    assert message.startswith(f"configuration error: {variable}: ")
+    assert problem in message

@@ -297,6 +297,18 @@ def test_no_error_message_shows_the_key(partner: Any, closed_port_url: str) -> N
     assert not [message for message in messages if "s3cret" in message]
 
 
+def test_a_partner_echoing_the_key_does_not_put_it_in_the_error(partner: Any) -> None:
+    def echo(request: Any) -> Any:
+        return partner.Reply(401, {"error": f"invalid credentials: {request.headers['authorization']}"})
+
+    partner.default = echo
+    with make_transport(partner.url) as client, pytest.raises(errors.PartnerRejected) as caught:
+        client.post("v1/things", {}, idempotency_key="k-echo", creates=True)
+    assert "s3cret" not in str(caught.value)
+    assert "s3cret" not in caught.value.error
+    assert "invalid credentials: Bearer [redacted]" in str(caught.value)
+
+
 def test_calls_from_many_threads_run_concurrently(partner: Any) -> None:
     partner.default = partner.Reply(200, {"id": "x", "count": 1}, delay=0.3)
     results: list[int] = []
