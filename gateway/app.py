@@ -120,6 +120,7 @@ class Gateway:
     ) -> wire.Response | wire.Drop:
         if route.partner is not None:
             decision = self.faults.decide(route.partner)
+            self.stats.record_faults(decision.injected)
             if decision.action is faults.Action.DROP:
                 return wire.Drop()
             if decision.delay_seconds > 0:

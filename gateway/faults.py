@@ -45,6 +45,10 @@ class Action(enum.Enum):
 class Decision:
     action: Action
     delay_seconds: float = 0.0
+    # Which faults this decision injects (`drop`, `outage`, `error`, `latency`, `spike`), counted in
+    # /admin/stats so a chaos run can report what it survived. Not part of equality: two decisions
+    # with the same effect are the same decision.
+    injected: tuple[str, ...] = dataclasses.field(default=(), compare=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -156,11 +160,15 @@ class FaultInjector:
             if partner not in settings.partners:
                 return Decision(Action.PASS)
             if settings.outage is Outage.DROP:
-                return Decision(Action.DROP)
+                return Decision(Action.DROP, injected=("drop",))
             if settings.outage is Outage.UNAVAILABLE:
-                return Decision(Action.FAIL)
+                return Decision(Action.FAIL, injected=("outage",))
+            injected: list[str] = ["latency"] if settings.latency_ms else []
             delay_ms = settings.latency_ms
             if settings.spike_probability and self._random.random() < settings.spike_probability:
                 delay_ms += settings.spike_ms
+                injected.append("spike")
             failing = bool(settings.error_rate) and self._random.random() < settings.error_rate
-        return Decision(Action.FAIL if failing else Action.PASS, delay_ms / 1000)
+            if failing:
+                injected.append("error")
+        return Decision(Action.FAIL if failing else Action.PASS, delay_ms / 1000, tuple(injected))

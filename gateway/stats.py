@@ -22,6 +22,12 @@ class Stats:
         self._lock = threading.Lock()
         self._routes: dict[str, collections.Counter[str]] = {}
         self._partners: collections.Counter[str] = collections.Counter()
+        self._faults: collections.Counter[str] = collections.Counter()
+
+    def record_faults(self, injected: tuple[str, ...]) -> None:
+        """Count the faults injected into one request, by kind (`faults.Decision.injected`)."""
+        with self._lock:
+            self._faults.update(injected)
 
     def record(self, route: str, outcome: str, partner: str | None = None) -> None:
         with self._lock:
@@ -35,13 +41,14 @@ class Stats:
             return counter.total() if outcome is None else counter[outcome]
 
     def snapshot(self) -> dict[str, object]:
-        """`{"routes": {route: {outcome: n}}, "partners": {partner: n}, "total": n}`."""
+        """`{"routes": {route: {outcome: n}}, "partners": {partner: n}, "faults": {kind: n}, "total": n}`."""
         with self._lock:
             return {
                 "routes": {
                     route: dict(sorted(outcomes.items())) for route, outcomes in sorted(self._routes.items())
                 },
                 "partners": dict(sorted(self._partners.items())),
+                "faults": dict(sorted(self._faults.items())),
                 "total": sum(outcomes.total() for outcomes in self._routes.values()),
             }
 
@@ -49,3 +56,4 @@ class Stats:
         with self._lock:
             self._routes.clear()
             self._partners.clear()
+            self._faults.clear()

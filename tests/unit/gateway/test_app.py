@@ -277,3 +277,23 @@ def test_reset_clears_the_ledger_counters_and_faults(store: ledger.Ledger) -> No
     assert store.counts()["payments"] == 0
     assert gateway.stats.snapshot()["routes"] == {"POST /admin/reset": {"200": 1}}  # counted after the reset
     assert call(gateway, "POST", "/v1/payments", PAYMENT)[0] == 201  # the old key is forgotten too
+
+
+def test_stats_count_every_injected_fault_by_kind(store: ledger.Ledger) -> None:
+    settings = faults.FaultSettings(latency_ms=1, spike_probability=1.0, spike_ms=5, error_rate=1.0)
+    gateway = app.Gateway(store, fault_settings=settings, sleep=lambda _: None)
+    assert call(gateway, "POST", "/v1/payments", PAYMENT)[0] == 503
+    call(gateway, "PUT", "/admin/faults", {"outage": "unavailable"}, key=None)
+    call(gateway, "GET", "/v1/payments/x")
+    call(gateway, "PUT", "/admin/faults", {"outage": "drop"}, key=None)
+    gateway.handle(wire.Request("GET", "/v1/payments/x"))
+    call(gateway, "GET", "/admin/stats", key=None)  # admin requests are never faulted, nor counted here
+    assert gateway.stats.snapshot()["faults"] == {
+        "drop": 1,
+        "error": 1,
+        "latency": 1,
+        "outage": 1,
+        "spike": 1,
+    }
+    call(gateway, "POST", "/admin/reset", key=None)
+    assert gateway.stats.snapshot()["faults"] == {}

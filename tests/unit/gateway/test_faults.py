@@ -87,3 +87,16 @@ def test_settings_built_directly_are_checked_too() -> None:
         faults.FaultSettings(error_rate=2)
     with pytest.raises(ValueError, match="partners"):
         faults.FaultSettings(partners=frozenset({"bank"}))
+
+
+def test_a_decision_names_the_faults_it_injects() -> None:
+    quiet = faults.FaultInjector().decide("payments")
+    assert quiet.injected == ()
+    noisy = faults.FaultInjector(
+        faults.FaultSettings(latency_ms=1, spike_probability=1.0, spike_ms=1, error_rate=1.0)
+    ).decide("payments")
+    assert noisy.injected == ("latency", "spike", "error")
+    outage = faults.FaultInjector(faults.FaultSettings(outage=faults.Outage.UNAVAILABLE, error_rate=1.0))
+    assert outage.decide("sms").injected == ("outage",)
+    spared = faults.FaultInjector(faults.FaultSettings(error_rate=1.0, partners=frozenset({"payments"})))
+    assert spared.decide("sms").injected == ()
