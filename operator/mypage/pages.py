@@ -4,8 +4,11 @@ Plain server-rendered HTML with no script: one section per rental (heading: the 
 description list of its phase, payment, delivery and tracking number, and its history as an ordered
 list with times. Semantic headings, `lang`, a viewport for phones, and text that says the same as
 the colours. Every string that comes from users or objects (customer id, names, models, messages,
-tracking numbers) passes through `html.escape`; nothing is inserted unescaped but the page's own
-markup. Called by `mypage.server`.
+tracking numbers) passes through `_escape`: first the plain-text rules the text messages use
+(`reconcilers.notifications.plain`: control characters become spaces, bidirectional overrides and
+other invisible format characters, lone surrogates and noncharacters go, so the page always encodes
+as UTF-8 and reads in the order it is written), then `html.escape` with quotes, so markup in a value
+shows as text. Nothing is inserted unescaped but the page's own markup. Called by `mypage.server`.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from rental_operator.mypage import projection
+from rental_operator.reconcilers import notifications
 
 __all__ = ["STYLE", "format_amount", "humanize", "render"]
 
@@ -33,6 +37,8 @@ _EXPONENTS: Final = {
 }
 
 _CAMEL: Final = re.compile(r"(?<=[a-z])(?=[A-Z])")
+# Longer than any string field the page shows may be (status messages: 1024), so nothing is cut.
+_FIELD_LIMIT: Final = 2048
 
 # Phases a customer can stop worrying about: shown in a calm colour (the text says it too).
 _GOOD: Final = frozenset({"Confirmed", "Approved", "Delivered", "Refunded", "Cancelled", "Returned"})
@@ -93,13 +99,18 @@ def _time(seconds: int) -> str:
     return f'<time datetime="{_timestamp(seconds)}">{moment.strftime("%Y-%m-%d %H:%M")} UTC</time>'
 
 
+def _escape(value: str) -> str:
+    """`value` as HTML text: cleaned like a text message's values, then escaped, quotes included."""
+    return html.escape(notifications.plain(value, _FIELD_LIMIT), quote=True)
+
+
 def _phase(phase: str | None) -> str:
     tone = " good" if phase in _GOOD else " bad" if phase in _BAD else ""
-    return f'<span class="phase{tone}">{html.escape(humanize(phase))}</span>'
+    return f'<span class="phase{tone}">{_escape(humanize(phase))}</span>'
 
 
 def _rental(index: int, rental: projection.Rental) -> str:
-    e = html.escape
+    e = _escape
     title = rental.display_name or rental.model or rental.purifier
     heading_id = f"rental-{index}"
     payment = _phase(rental.payment_phase)
@@ -135,7 +146,7 @@ def _rental(index: int, rental: projection.Rental) -> str:
 
 def render(customer: str, rentals: Sequence[projection.Rental], *, as_of: float) -> str:
     """The whole page for `customer`."""
-    e = html.escape
+    e = _escape
     if rentals:
         count = "1 rental" if len(rentals) == 1 else f"{len(rentals)} rentals"
         body = "".join(_rental(index, rental) for index, rental in enumerate(rentals))

@@ -21,14 +21,13 @@ import collections
 import json
 import logging
 import threading
-import unicodedata
-from collections.abc import Iterator
 from typing import Annotated, Final, Literal, Protocol
 
 import pydantic
 
 from rental_operator import config
 from rental_operator.partners import transport
+from rental_operator.reconcilers import notifications
 
 __all__ = [
     "GSM7_SEGMENT",
@@ -59,7 +58,6 @@ _GSM7_BASIC = frozenset(
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
 )
 _GSM7_EXTENSION = frozenset("^{}\\[~]|€\f")
-_ZWJ = "\u200d"
 
 logger = logging.getLogger(__name__)
 
@@ -198,47 +196,10 @@ def truncate_for_sms(text: str, limit: int | None = None) -> str:
         return ellipsis[:limit]
     kept: list[str] = []
     used = 0
-    for cluster in _clusters(text):
+    for cluster in notifications.clusters(text):
         cost = sms_length(cluster, encoding)
         if used + cost > budget:
             break
         kept.append(cluster)
         used += cost
     return "".join(kept).rstrip() + ellipsis
-
-
-def _clusters(text: str) -> Iterator[str]:
-    """User-perceived characters, approximately (UAX #29 without the tables): enough not to split one."""
-    cluster = ""
-    for char in text:
-        if cluster and _continues(cluster, char):
-            cluster += char
-            continue
-        if cluster:
-            yield cluster
-        cluster = char
-    if cluster:
-        yield cluster
-
-
-def _continues(cluster: str, char: str) -> bool:
-    code = ord(char)
-    if cluster[-1] == _ZWJ or (cluster == "\r" and char == "\n"):
-        return True
-    if _is_regional_indicator(char):
-        # Flags are pairs of regional indicators: join the second to the first, not a third.
-        return len(cluster) == 1 and _is_regional_indicator(cluster)
-    return (
-        unicodedata.category(char) in ("Mn", "Mc", "Me")
-        or char == _ZWJ
-        or 0xFE00 <= code <= 0xFE0F  # variation selectors
-        or 0xE0100 <= code <= 0xE01EF
-        or 0x1F3FB <= code <= 0x1F3FF  # skin tone modifiers
-        or 0xE0020 <= code <= 0xE007F  # tag characters (subdivision flags)
-        or 0x1160 <= code <= 0x11FF  # Hangul medial vowels and final consonants (conjoining jamo)
-        or 0xD7B0 <= code <= 0xD7FF
-    )
-
-
-def _is_regional_indicator(char: str) -> bool:
-    return 0x1F1E6 <= ord(char) <= 0x1F1FF
