@@ -37,8 +37,8 @@ class ConditionStatus(enum.StrEnum):
 class ConditionType(enum.StrEnum):
     """The condition types the operator sets (upper camel case, as Kubernetes recommends)."""
 
-    # Rental: one unit of the Purifier is held for this rental (the rental's name is in the Purifier's
-    # status.holders). Purifier: not used.
+    # Rental: one unit of the Purifier is held for this rental, counted in the Purifier's
+    # status.allocated; this condition is the rental's record of it. Purifier: not used.
     STOCK_RESERVED = "StockReserved"
     # Rental and Payment: the fee was charged and the payment system approved it. False while the charge
     # is pending or deferred, after a decline, and once the charge has been refunded.

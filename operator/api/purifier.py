@@ -1,12 +1,16 @@
 """The Purifier kind: a catalog entry written by administrators, and the stock rentals draw units from.
 
-Stock is reserved by name, not by counter: `status.holders` lists the rentals holding a unit, so a
-reservation is an idempotent "add my name" under optimistic concurrency (resourceVersion), a retried or
-re-run handler cannot reserve twice, and `allocated` is always `len(holders)`.
+Stock is counted on the Purifier (`status.allocated`, written under optimistic concurrency, so two
+writers can never both take the last unit) and recorded on each Rental (its `StockReserved` condition).
+Between the two writes a change is journaled in `status.pending`, one entry per rental uid, so a retried
+or restarted reservation or release is applied once; an entry is dropped once its rental has recorded
+the outcome. The Purifier therefore stays small however many rentals hold its units (see
+reconcilers/stock.py and docs/architecture.md).
 """
 
 from __future__ import annotations
 
+import enum
 from typing import Final, Literal
 
 import pydantic
@@ -19,6 +23,8 @@ __all__ = [
     "Purifier",
     "PurifierSpec",
     "PurifierStatus",
+    "StockChange",
+    "StockOperation",
 ]
 
 # Keeps the rental amount (monthlyFee * at most 60 months) well inside the integers that JSON numbers
@@ -75,6 +81,25 @@ class PurifierSpec(meta.WireModel):
     )
 
 
+class StockOperation(enum.StrEnum):
+    RESERVE = "Reserve"
+    RELEASE = "Release"
+
+
+class StockChange(meta.WireModel):
+    """A reservation or release already counted in `allocated` that its rental has not yet recorded."""
+
+    rental: meta.DnsSubdomain = pydantic.Field(description="Name of the Rental (in this namespace).")
+    uid: str = pydantic.Field(
+        min_length=1,
+        max_length=128,
+        description="UID of the Rental: a deleted and re-created rental of the same name is another one.",
+    )
+    operation: StockOperation = pydantic.Field(
+        description="Reserve (a unit was taken for the rental) or Release (its unit was given back)."
+    )
+
+
 class PurifierStatus(meta.WireModel):
     """Stock as the operator accounts for it."""
 
@@ -84,15 +109,22 @@ class PurifierStatus(meta.WireModel):
         description="Units free to rent: stock - allocated, or 0 when stock is below allocated.",
     )
     allocated: int = pydantic.Field(
-        default=0, ge=0, description="Units held by rentals; equals len(holders)."
-    )
-    holders: list[meta.DnsSubdomain] = pydantic.Field(
-        default_factory=list,
+        default=0,
+        ge=0,
         description=(
-            "Names of the Rentals (in this namespace) that hold a unit, one entry per unit. Reserving "
-            "adds the rental's name, releasing removes it; allocated always equals its length."
+            "Units held by rentals: the number of Rentals whose StockReserved condition is True, once "
+            "every entry of pending has been recorded by its rental."
         ),
-        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+    pending: list[StockChange] = pydantic.Field(
+        default_factory=list,
+        max_length=100_000,
+        description=(
+            "Reservations and releases counted in allocated that their Rentals have not recorded yet "
+            "(a journal that makes a retried change apply once); an entry goes once its rental records "
+            "the outcome, so the list only holds changes in flight."
+        ),
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["uid"]},
     )
     observed_generation: int | None = pydantic.Field(
         default=None, ge=0, description="The .metadata.generation this status was computed for."

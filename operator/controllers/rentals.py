@@ -22,6 +22,7 @@ from rental_operator.api import purifier as api_purifier
 from rental_operator.api import rental as api_rental
 from rental_operator.controllers import context, notifier, stock
 from rental_operator.reconcilers import rentals
+from rental_operator.reconcilers import stock as reconcilers_stock
 from rental_operator.runtime import store
 
 __all__ = ["reconcile"]
@@ -78,16 +79,16 @@ def _sibling(
     return body
 
 
-def _purifier_view(body: dict[str, Any] | None, rental: str) -> api_purifier.Purifier | None:
-    """The Purifier as one rental's decision needs it: spec, counts, and whether this rental holds a unit.
+def _purifier_view(body: dict[str, Any] | None, uid: str) -> api_purifier.Purifier | None:
+    """The Purifier as one rental's decision needs it: spec, counts, and this rental's journal entry.
 
-    A popular Purifier lists thousands of holders; validating all of them for every rental's pass made
-    a burst quadratic. Membership is all a rental's decision reads from the list.
+    During a burst the journal holds many changes in flight; validating all of them for every
+    rental's pass would make the burst quadratic, and a decision only reads its own entry.
     """
     if body is None:
         return None
     status = dict(body.get("status") or {})
-    status["holders"] = [rental] if rental in (status.get("holders") or ()) else []
+    status["pending"] = [c for c in status.get("pending") or () if c.get("uid") == uid]
     return api_purifier.Purifier.from_body({**body, "status": status})
 
 
@@ -109,7 +110,7 @@ def _facts(ctx: context.Context, body: dict[str, Any]) -> rentals.Facts:
             purifier_body = None
     return rentals.Facts(
         rental=rental,
-        purifier=_purifier_view(purifier_body, name),
+        purifier=_purifier_view(purifier_body, rental.metadata.uid or ""),
         payment=_parsed(
             api_payment.Payment,
             _sibling(
@@ -166,7 +167,7 @@ def _execute(
     ctx: context.Context, body: dict[str, Any], facts: rentals.Facts, action: rentals.Action
 ) -> tuple[dict[str, Any], rentals.Facts]:
     """Carry out one action; return the Rental's body and the facts as they are afterwards."""
-    namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
+    namespace, name, uid = body["metadata"]["namespace"], body["metadata"]["name"], body["metadata"]["uid"]
     finalizers = list(body["metadata"].get("finalizers") or [])
     match action:
         case rentals.AddFinalizer():
@@ -183,15 +184,15 @@ def _execute(
                 body = ctx.kube.merge_patch(RESOURCE, body, {"metadata": {"finalizers": remaining}})
             return body, facts
         case rentals.Reserve(purifier=purifier):
-            after, held = stock.reserve(ctx, namespace, purifier, name)
+            after, held = stock.reserve(ctx, namespace, purifier, reconcilers_stock.Claim(name, uid))
             return body, dataclasses.replace(
                 facts,
-                purifier=_purifier_view(after, name),
+                purifier=_purifier_view(after, uid),
                 reservation_refused=not held,
             )
         case rentals.Release(purifier=purifier):
-            after = stock.release(ctx, namespace, purifier, name)
-            return body, dataclasses.replace(facts, purifier=_purifier_view(after, name))
+            after = stock.release(ctx, namespace, purifier, reconcilers_stock.Claim(name, uid))
+            return body, dataclasses.replace(facts, purifier=_purifier_view(after, uid))
         case rentals.CreatePayment(spec=spec):
             created = ctx.payments.observe(
                 ctx.kube.create(

@@ -1,11 +1,12 @@
 """The stock allocator: reserve and release Purifier units under optimistic concurrency.
 
-Per Purifier, one thread at a time computes the new holders (`reconcilers.stock`) from the newest
-known object and writes the whole status guarded by its resourceVersion. A conflict means another
+Per Purifier, one thread at a time computes the new count and journal (`reconcilers.stock`) from the
+newest known object and writes the whole status guarded by its resourceVersion. A conflict means another
 writer got there first: read again and recompute. So two processes, or two threads, can never both
 take the last unit. Requests that queue up while a write is in flight are committed together by the
 next write (group commit), so a burst of applications for one model costs a few writes, not one each.
-Called by the Rental controller (reserve, release) and the Purifier handler.
+Each write also drops the journal entries whose rentals have recorded their outcome, read from the
+Rental store. Called by the Rental controller (reserve, release) and the Purifier handler.
 """
 
 from __future__ import annotations
@@ -15,16 +16,19 @@ import logging
 from typing import Any
 
 from rental_operator import kubeapi, metrics
+from rental_operator.api import conditions as api_conditions
 from rental_operator.api import purifier as api_purifier
+from rental_operator.api import rental as api_rental
 from rental_operator.controllers import context
 from rental_operator.reconcilers import stock
 from rental_operator.runtime import batching
 
-__all__ = ["is_current", "refresh", "release", "reserve"]
+__all__ = ["is_current", "records_unit", "refresh", "release", "reserve"]
 
 logger = logging.getLogger(__name__)
 RESOURCE = api_purifier.RESOURCE
 _ATTEMPTS = 50
+_STOCK_RESERVED = api_conditions.ConditionType.STOCK_RESERVED.value
 
 
 def _current(ctx: context.Context, namespace: str, name: str, *, fresh: bool) -> dict[str, Any] | None:
@@ -41,16 +45,55 @@ def _current(ctx: context.Context, namespace: str, name: str, *, fresh: bool) ->
 class _Change(batching.Request):
     """One rental's reservation or release, waiting for the next commit on its Purifier."""
 
-    rental: str = ""
+    claim: stock.Claim | None = None  # None: no change, only bring the status up to date
     releasing: bool = False
     held: bool = False
     body: dict[str, Any] | None = None
 
 
+def records_unit(rental: dict[str, Any]) -> bool:
+    """Whether a Rental's own status (raw, as stored) records that it holds a unit."""
+    for condition in (rental.get("status") or {}).get("conditions") or ():
+        if condition.get("type") == _STOCK_RESERVED:
+            return bool(condition.get("status") == "True")
+    return False
+
+
+def _records(
+    ctx: context.Context, namespace: str, body: dict[str, Any], batch: list[_Change], *, fresh: bool
+) -> dict[str, stock.Record]:
+    """What each rental concerned (journaled or in the batch) records about its unit, by uid.
+
+    A rental the store does not know is asked of the API: it may not be listed yet (start-up), or it
+    may be gone, and an entry of a deleted rental must go rather than stay in the journal forever.
+    The rentals of a release, and of every claim once the Purifier's write has conflicted, are read
+    from the API too: a count (unlike a list of names) is only as right as the record it is decided
+    on, and a process whose views lag behind (a standby that was active a moment ago) must not give
+    back a unit twice. Releases are rare and a conflict means the view was stale anyway.
+    """
+    pending = (body.get("status") or {}).get("pending") or ()
+    stored = {(c.get("uid", ""), c.get("rental", "")) for c in pending}
+    asked = {(c.claim.uid, c.claim.rental) for c in batch if c.claim is not None and (fresh or c.releasing)}
+    stored.update((c.claim.uid, c.claim.rental) for c in batch if c.claim is not None)
+    records: dict[str, stock.Record] = {}
+    for uid, name in stored:
+        rental = None if (uid, name) in asked else ctx.rentals.get(namespace, name)
+        if rental is None or rental["metadata"].get("uid") != uid:
+            try:
+                rental = ctx.rentals.observe(ctx.kube.get(api_rental.RESOURCE, namespace, name))
+            except kubeapi.NotFound:
+                rental = None
+        if rental is None or rental["metadata"].get("uid") != uid:
+            records[uid] = stock.Record.GONE
+        else:
+            records[uid] = stock.Record.HOLDING if records_unit(rental) else stock.Record.NOT_HOLDING
+    return records
+
+
 def _commit(ctx: context.Context, namespace: str, name: str, batch: list[_Change]) -> None:
     """Write the whole batch as one status update, re-reading and recomputing on conflict."""
-    releases = [c.rental for c in batch if c.releasing]
-    reserves = [c.rental for c in batch if not c.releasing]
+    releases = [c.claim for c in batch if c.releasing and c.claim is not None]
+    reserves = [c.claim for c in batch if not c.releasing and c.claim is not None]
     fresh = False
     for _ in range(_ATTEMPTS):
         body = _current(ctx, namespace, name, fresh=fresh)
@@ -59,7 +102,13 @@ def _commit(ctx: context.Context, namespace: str, name: str, batch: list[_Change
                 change.body, change.held = None, False
             return
         obj = api_purifier.Purifier.from_body(body)
-        status, outcomes = stock.settle(obj, release=releases, reserve=reserves, now=ctx.clock())
+        status, outcomes = stock.settle(
+            obj,
+            release=releases,
+            reserve=reserves,
+            records=_records(ctx, namespace, body, batch, fresh=fresh),
+            now=ctx.clock(),
+        )
         if status is not None:
             try:
                 body = ctx.purifiers.observe(ctx.kube.replace_status(RESOURCE, body, status.to_wire()))
@@ -68,7 +117,11 @@ def _commit(ctx: context.Context, namespace: str, name: str, batch: list[_Change
                 continue
         for change in batch:
             change.body = body
-            change.held = not change.releasing and outcomes[change.rental] is stock.Outcome.RESERVED
+            change.held = (
+                not change.releasing
+                and change.claim is not None
+                and outcomes[change.claim.uid] is stock.Outcome.RESERVED
+            )
         return
     raise RuntimeError(f"purifier {namespace}/{name}: status write kept conflicting")
 
@@ -81,30 +134,30 @@ def _submit(ctx: context.Context, namespace: str, name: str, change: _Change) ->
 
 
 def reserve(
-    ctx: context.Context, namespace: str, name: str, rental: str
+    ctx: context.Context, namespace: str, name: str, rental: stock.Claim
 ) -> tuple[dict[str, Any] | None, bool]:
     """Reserve a unit for `rental`: (the purifier after it, or None if there is none; whether it is held)."""
-    change = _submit(ctx, namespace, name, _Change(rental=rental))
+    change = _submit(ctx, namespace, name, _Change(claim=rental))
     return change.body, change.held
 
 
-def release(ctx: context.Context, namespace: str, name: str, rental: str) -> dict[str, Any] | None:
+def release(ctx: context.Context, namespace: str, name: str, rental: stock.Claim) -> dict[str, Any] | None:
     """Give `rental`'s unit back; the purifier after it (None if there is no such purifier)."""
-    return _submit(ctx, namespace, name, _Change(rental=rental, releasing=True)).body
+    return _submit(ctx, namespace, name, _Change(claim=rental, releasing=True)).body
 
 
 def is_current(body: dict[str, Any]) -> bool:
-    """Whether a Purifier's status already agrees with its spec and holders (nothing to refresh).
+    """Whether a Purifier's status already agrees with its spec (nothing to refresh).
 
-    Checked on the raw object, without parsing its holders: every reservation changes the status and
-    so comes back as a watch event, and a big Purifier must not be re-validated on each of them.
+    Checked on the raw object: every reservation changes the status and comes back as a watch event,
+    and most of those need no further write.
     """
     status = body.get("status") or {}
     stock_units = (body.get("spec") or {}).get("stock", 0)
-    allocated = len(status.get("holders") or [])
+    allocated = status.get("allocated")
     return (
-        status.get("observedGeneration") == body["metadata"].get("generation")
-        and status.get("allocated") == allocated
+        isinstance(allocated, int)
+        and status.get("observedGeneration") == body["metadata"].get("generation")
         and status.get("available") == max(stock_units - allocated, 0)
     )
 
@@ -112,4 +165,4 @@ def is_current(body: dict[str, Any]) -> bool:
 def refresh(ctx: context.Context, namespace: str, name: str) -> None:
     """Bring counts and conditions in line with the spec (after a stock change, or on first sight)."""
     with metrics.HANDLER_SECONDS.labels("Purifier", "refresh").time():
-        _submit(ctx, namespace, name, _Change(rental="", releasing=True))
+        _submit(ctx, namespace, name, _Change())

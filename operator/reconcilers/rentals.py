@@ -24,7 +24,7 @@ from rental_operator.api import delivery as api_delivery
 from rental_operator.api import payment as api_payment
 from rental_operator.api import purifier as api_purifier
 from rental_operator.api import rental as api_rental
-from rental_operator.reconcilers import conditions
+from rental_operator.reconcilers import conditions, stock
 
 __all__ = [
     "FINALIZER",
@@ -222,8 +222,15 @@ class _Builder:
 
     @property
     def held(self) -> bool:
+        """Whether a unit is held for the rental: the Purifier's journal, else the rental's own record.
+
+        With the Purifier gone there is no stock to hold a unit of (nor to give it back to).
+        """
         purifier = self.facts.purifier
-        return purifier is not None and self.name in purifier.status.holders
+        if purifier is None:
+            return False
+        recorded = conditions.is_true(self.rental.status.conditions, Type.STOCK_RESERVED)
+        return stock.holds(purifier.status, self.rental.metadata.uid or "", recorded=recorded)
 
     @property
     def payment_phase(self) -> PaymentPhase | None:
@@ -543,6 +550,10 @@ def _compensate(b: _Builder) -> None:
         b.act(
             Release(b.rental.spec.purifier), Event("Normal", "StockReleased", "the unit went back to stock")
         )
+        b.condition(Type.STOCK_RESERVED, False, Reason.RELEASED, "the unit went back to stock")
+    elif not b.held and conditions.is_true(b.status.conditions, Type.STOCK_RESERVED):
+        # Given back by an earlier pass whose status write was lost: record it now, so the Purifier's
+        # journal entry for the release can go.
         b.condition(Type.STOCK_RESERVED, False, Reason.RELEASED, "the unit went back to stock")
 
 

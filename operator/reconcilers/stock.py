@@ -1,24 +1,32 @@
-"""Stock accounting of a Purifier: who holds a unit, how many are free, whether stock covers holders.
+"""Stock accounting of a Purifier: how many units are held, how many are free, which changes are in flight.
 
-The Purifier's `status.holders` (one rental name per held unit) is the record of reservations;
-`allocated` and `available` are derived from it and `spec.stock`. Reserving and releasing are
-idempotent set operations (reserving twice holds one unit; releasing a non-holder is a no-op), which
-is what makes a retried or restarted reservation safe. The read-modify-write around these functions
-runs under optimistic concurrency (the Purifier's resourceVersion), like ResourceQuota's `status.used`:
-two operators, or two threads, can never both take the last unit (see docs/architecture.md).
-Called by the stock allocator in the handlers layer and by the Purifier handler.
+A unit is taken or given back in two writes: the Purifier's `status.allocated` (under optimistic
+concurrency, like ResourceQuota's `status.used`, so two writers can never both take the last unit), then
+the Rental's `StockReserved` condition. A crash between the two must not take or give back a second unit
+when the step is retried, so the first write also journals the change in `status.pending`, keyed by the
+rental's uid: a retried reserve finds its entry and takes nothing more, a retried release likewise. Once
+the rental has recorded the outcome the entry is dropped (by the next write to the Purifier, which costs
+no write of its own), so the Purifier holds the changes in flight, not one entry per rental ever served.
+
+Whether a rental holds a unit is therefore: a Reserve entry for its uid, or its own record says so and
+no Release entry for its uid is pending (`holds`).
+Called by the stock allocator in the controllers layer and by the Rental decisions.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import enum
+from collections.abc import Mapping, Sequence
 
 from rental_operator.api import conditions as api_conditions
 from rental_operator.api import purifier
 from rental_operator.reconcilers import conditions
 
-__all__ = ["Outcome", "release", "reserve", "settle", "summarize"]
+__all__ = ["Claim", "Outcome", "Record", "holds", "settle", "summarize"]
+
+Operation = purifier.StockOperation
 
 
 class Outcome(enum.StrEnum):
@@ -26,17 +34,42 @@ class Outcome(enum.StrEnum):
     OUT_OF_STOCK = "OutOfStock"  # every unit is held by other rentals
 
 
+class Record(enum.Enum):
+    """What a rental's own status says about its unit, as last observed."""
+
+    HOLDING = "holding"  # StockReserved is True
+    NOT_HOLDING = "not-holding"  # StockReserved is absent or not True
+    GONE = "gone"  # no rental of that uid exists any more (deleted, or re-created under its name)
+    UNKNOWN = "unknown"  # not observed (yet): keep its entry
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    """One rental asking to reserve or release, identified by uid (names can be reused)."""
+
+    rental: str
+    uid: str
+
+
+def holds(status: purifier.PurifierStatus, uid: str, *, recorded: bool) -> bool:
+    """Whether the rental of `uid` holds a unit, given what its own status records (`recorded`)."""
+    for change in status.pending:
+        if change.uid == uid:
+            return change.operation is Operation.RESERVE
+    return recorded
+
+
 def summarize(
     spec: purifier.PurifierSpec,
     status: purifier.PurifierStatus,
-    holders: list[str],
     *,
+    allocated: int,
+    pending: Sequence[purifier.StockChange],
     generation: int | None,
     now: datetime.datetime,
 ) -> purifier.PurifierStatus:
-    """The status that follows from `holders` and the spec: counts, observedGeneration and Ready."""
-    ordered = sorted(set(holders))
-    allocated = len(ordered)
+    """The status that follows from the count, the journal and the spec: counts, Ready, generation."""
+    allocated = max(allocated, 0)
     available = max(spec.stock - allocated, 0)
     reasons = api_conditions.Reason
     if spec.stock < allocated:
@@ -51,7 +84,7 @@ def summarize(
         ready, reason, message = True, reasons.IN_STOCK, f"{available} of {spec.stock} units free to rent"
     return status.model_copy(
         update={
-            "holders": ordered,
+            "pending": list(pending),
             "allocated": allocated,
             "available": available,
             "observed_generation": generation,
@@ -69,40 +102,71 @@ def summarize(
 
 
 def settle(
-    obj: purifier.Purifier, *, release: list[str], reserve: list[str], now: datetime.datetime
+    obj: purifier.Purifier,
+    *,
+    release: Sequence[Claim],
+    reserve: Sequence[Claim],
+    records: Mapping[str, Record],
+    now: datetime.datetime,
 ) -> tuple[purifier.PurifierStatus | None, dict[str, Outcome]]:
-    """Release then reserve in one go (a batch of requests that queued up for this Purifier).
+    """Apply a batch of releases and reservations (keyed by uid) and tidy the journal, in one status.
 
-    Releases first, so a unit given back is free for the reservations of the same batch; those are
-    served in arrival order. Returns the status to write (None when nothing changed) and the outcome
-    of each reservation.
+    `records` says, for uids in the journal and in the batch, what each rental's own status records;
+    a journal entry whose outcome its rental has recorded is dropped, and a Reserve entry of a rental
+    that no longer exists gives its unit back. Releases are applied first, so a unit given back is free
+    for the reservations of the same batch; those are served in arrival order. Returns the status to
+    write (None when nothing changed) and the outcome of each reservation by uid.
     """
-    leaving = set(release)
-    holders = [name for name in obj.status.holders if name not in leaving]
+    allocated = obj.status.allocated
+    journal: dict[str, purifier.StockChange] = {}
+    for change in obj.status.pending:
+        record = records.get(change.uid, Record.UNKNOWN)
+        if change.operation is Operation.RESERVE:
+            if record is Record.HOLDING:
+                continue  # recorded by the rental: the count alone carries it now
+            if record is Record.GONE:
+                allocated -= 1  # taken for a rental that vanished before recording it
+                continue
+        elif record in (Record.NOT_HOLDING, Record.GONE):
+            continue  # the release is recorded (or moot): drop the entry
+        journal[change.uid] = change
+
+    for claim in release:
+        entry = journal.get(claim.uid)
+        if entry is not None and entry.operation is Operation.RELEASE:
+            continue  # already given back
+        if entry is not None:
+            del journal[claim.uid]  # a reservation never recorded: undo it, nothing to journal
+            allocated -= 1
+        elif records.get(claim.uid) is Record.HOLDING:
+            allocated -= 1
+            journal[claim.uid] = purifier.StockChange(
+                rental=claim.rental, uid=claim.uid, operation=Operation.RELEASE
+            )
+
     outcomes: dict[str, Outcome] = {}
-    for rental in reserve:
-        if rental not in holders and obj.spec.stock - len(holders) > 0:
-            holders.append(rental)
-        outcomes[rental] = Outcome.RESERVED if rental in holders else Outcome.OUT_OF_STOCK
-    status = _resummarize(obj, holders, now)
+    for claim in reserve:
+        entry = journal.get(claim.uid)
+        if entry is not None:
+            held = entry.operation is Operation.RESERVE
+        elif records.get(claim.uid) is Record.HOLDING:
+            held = True  # the rental already records a unit
+        elif obj.spec.stock - allocated > 0:
+            allocated += 1
+            journal[claim.uid] = purifier.StockChange(
+                rental=claim.rental, uid=claim.uid, operation=Operation.RESERVE
+            )
+            held = True
+        else:
+            held = False
+        outcomes[claim.uid] = Outcome.RESERVED if held else Outcome.OUT_OF_STOCK
+
+    status = summarize(
+        obj.spec,
+        obj.status,
+        allocated=allocated,
+        pending=list(journal.values()),
+        generation=obj.metadata.generation,
+        now=now,
+    )
     return (status if status != obj.status else None), outcomes
-
-
-def reserve(
-    obj: purifier.Purifier, rentals: list[str], *, now: datetime.datetime
-) -> tuple[purifier.PurifierStatus | None, dict[str, Outcome]]:
-    """Reserve one unit for each of `rentals` (in order) as far as stock allows."""
-    return settle(obj, release=[], reserve=rentals, now=now)
-
-
-def release(
-    obj: purifier.Purifier, rentals: list[str], *, now: datetime.datetime
-) -> purifier.PurifierStatus | None:
-    """The status without `rentals` among the holders, or None when nothing changes."""
-    return settle(obj, release=rentals, reserve=[], now=now)[0]
-
-
-def _resummarize(
-    obj: purifier.Purifier, holders: list[str], now: datetime.datetime
-) -> purifier.PurifierStatus:
-    return summarize(obj.spec, obj.status, holders, generation=obj.metadata.generation, now=now)

@@ -73,7 +73,8 @@ def test_sigkill_in_the_middle_of_twenty_rentals(
     _assert_once_each(gateway, cluster.namespace, names)
     purifier = cluster.get("purifiers", "aqua")
     assert purifier is not None
-    assert sorted(purifier["status"]["holders"]) == names
+    assert cluster.holders("aqua") == sorted(names)
+    assert purifier["status"]["allocated"] == len(names)
     assert purifier["status"]["available"] == 10
 
 

@@ -51,7 +51,7 @@ def test_rental_is_paid_confirmed_shipped_and_delivered(
     assert purifier is not None
     assert purifier["status"]["available"] == 2
     assert purifier["status"]["allocated"] == 1
-    assert purifier["status"]["holders"] == ["kim"]
+    assert cluster.holders(purifier["metadata"]["name"]) == ["kim"]
 
     # Payment and Delivery are owned by the rental (cascading deletion).
     for plural in ("payments", "deliveries"):

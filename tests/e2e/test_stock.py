@@ -39,7 +39,7 @@ def test_thirty_concurrent_rentals_for_ten_units(
     purifier = cluster.get("purifiers", "aqua")
     assert purifier is not None
     status = purifier["status"]
-    assert sorted(status["holders"]) == confirmed
+    assert cluster.holders("aqua") == confirmed
     assert (status["allocated"], status["available"]) == (10, 0)
     assert status["available"] + status["allocated"] == purifier["spec"]["stock"]
 

@@ -215,7 +215,8 @@ def test_standby_takes_over_when_the_active_replica_is_killed(
     _assert_once_each(gateway, namespace, before + after)
     purifier = cluster.get("purifiers", "aqua")
     assert purifier is not None
-    assert sorted(purifier["status"]["holders"]) == sorted(before + after)
+    assert cluster.holders("aqua") == sorted(before + after)
+    assert purifier["status"]["allocated"] == len(before + after)
     assert purifier["status"]["available"] == 10
 
 

@@ -214,6 +214,21 @@ class Cluster:
     def phases(self, plural: str = "rentals") -> dict[str, str | None]:
         return {o["metadata"]["name"]: o.get("status", {}).get("phase") for o in self.items(plural)}
 
+    def holders(self, purifier_name: str) -> list[str]:
+        """The rentals of this Purifier whose own status records a unit (StockReserved True), sorted.
+
+        At rest the Purifier's status.allocated must equal their number: that is the stock invariant.
+        """
+        return sorted(
+            o["metadata"]["name"]
+            for o in self.items("rentals")
+            if o["spec"]["purifier"] == purifier_name
+            and any(
+                c.get("type") == "StockReserved" and c.get("status") == "True"
+                for c in (o.get("status") or {}).get("conditions") or ()
+            )
+        )
+
     def events(self, name: str) -> list[str]:
         found = self.core.list_namespaced_event(self.namespace, field_selector=f"involvedObject.name={name}")
         return [event.reason for event in found.items]

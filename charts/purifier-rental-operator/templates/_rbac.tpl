@@ -8,7 +8,7 @@ cluster-wide or per watched namespace.
 - apiGroups: ["rental.purifier.io"]
   resources: ["purifiers"]
   verbs: ["get", "list", "watch"]
-# Stock is reserved and released by rewriting a Purifier's status (status.holders) under optimistic
+# Stock is reserved and released by rewriting a Purifier's status (its count and journal) under optimistic
 # concurrency: a PUT to the status subresource guarded by resourceVersion.
 - apiGroups: ["rental.purifier.io"]
   resources: ["purifiers/status"]

@@ -49,15 +49,24 @@ def test_stock_zero_is_allowed() -> None:
 
 def test_empty_status_parses() -> None:
     status = purifier.PurifierStatus.model_validate({})
-    assert (status.available, status.allocated, status.holders, status.conditions) == (0, 0, [], [])
+    assert (status.available, status.allocated, status.pending, status.conditions) == (0, 0, [], [])
 
 
-def test_holders_are_rental_names() -> None:
-    status = purifier.PurifierStatus.model_validate({"allocated": 1, "holders": ["kim-aquapure-300"]})
-    assert status.holders == ["kim-aquapure-300"]
-    with pytest.raises(pydantic.ValidationError) as excinfo:
-        purifier.PurifierStatus.model_validate({"holders": ["Not A Name"]})
-    assert _error_locations(excinfo) == ["holders.0"]
+def test_pending_entries_name_a_rental_its_uid_and_the_operation() -> None:
+    entry = {"rental": "kim-aquapure-300", "uid": "3f1c", "operation": "Reserve"}
+    status = purifier.PurifierStatus.model_validate({"allocated": 1, "pending": [entry]})
+    assert status.pending[0].operation is purifier.StockOperation.RESERVE
+    assert status.to_wire()["pending"] == [entry]
+    for field, bad in (("rental", "Not A Name"), ("uid", ""), ("operation", "Borrow")):
+        with pytest.raises(pydantic.ValidationError) as excinfo:
+            purifier.PurifierStatus.model_validate({"pending": [{**entry, field: bad}]})
+        assert _error_locations(excinfo) == [f"pending.0.{field}"]
+
+
+def test_a_status_written_before_the_journal_still_parses() -> None:
+    """Purifiers written by earlier versions list every holder; the count is what carries over."""
+    status = purifier.PurifierStatus.model_validate({"allocated": 2, "holders": ["a", "b"]})
+    assert (status.allocated, status.pending) == (2, [])
 
 
 def test_whole_object_from_body() -> None:

@@ -20,7 +20,7 @@ from rental_operator.api import delivery as api_delivery
 from rental_operator.api import payment as api_payment
 from rental_operator.api import purifier as api_purifier
 from rental_operator.api import rental as api_rental
-from rental_operator.reconcilers import deliveries, payments, rentals, stock
+from rental_operator.reconcilers import conditions, deliveries, payments, rentals, stock
 
 START = datetime.datetime(2025, 6, 1, 9, 0, tzinfo=datetime.UTC)
 TIMEOUT = datetime.timedelta(hours=1)
@@ -100,7 +100,10 @@ class World:
         )
 
     # --- the Rental controller ---
-    def reconcile(self, name: str) -> rentals.Plan:
+    def reconcile(self, name: str, *, crash: bool = False) -> rentals.Plan:
+        """One pass of the Rental controller; with `crash`, the process dies before the status write
+        (every action's effect stays, the rental's status does not change)."""
+        recorded = self.rentals[name].status
         facts = rentals.Facts(
             rental=self.rentals[name],
             purifier=self.purifier,
@@ -121,7 +124,7 @@ class World:
                 break  # the object is going away: nothing more to write
         else:
             raise AssertionError("no steady plan")
-        self.rentals[name] = facts.rental.model_copy(update={"status": plan.status})
+        self.rentals[name] = facts.rental.model_copy(update={"status": recorded if crash else plan.status})
         self.requeue[name] = plan.requeue_after
         return plan
 
@@ -142,12 +145,19 @@ class World:
                 return facts
             case rentals.Reserve(purifier=purifier):
                 assert purifier == PURIFIER
-                status, outcomes = stock.reserve(self.purifier, [name], now=self.now)
+                claim = stock.Claim(name, f"uid-{name}")
+                status, outcomes = stock.settle(
+                    self.purifier, release=[], reserve=[claim], records=self._records(), now=self.now
+                )
                 self._purifier(status)
-                refused = outcomes[name] is stock.Outcome.OUT_OF_STOCK
+                refused = outcomes[claim.uid] is stock.Outcome.OUT_OF_STOCK
                 return dataclasses.replace(facts, purifier=self.purifier, reservation_refused=refused)
             case rentals.Release():
-                self._purifier(stock.release(self.purifier, [name], now=self.now))
+                claim = stock.Claim(name, f"uid-{name}")
+                status, _ = stock.settle(
+                    self.purifier, release=[claim], reserve=[], records=self._records(), now=self.now
+                )
+                self._purifier(status)
                 return dataclasses.replace(facts, purifier=self.purifier)
             case rentals.CreatePayment(spec=spec):
                 assert name not in self.payments, "a second charge for one rental"
@@ -180,6 +190,17 @@ class World:
                 )
                 return dataclasses.replace(facts, delivery=self.deliveries[delivery_name])
         raise AssertionError(action)
+
+    def _records(self) -> dict[str, stock.Record]:
+        """What each rental's stored status records about its unit (what the allocator reads)."""
+        return {
+            f"uid-{name}": stock.Record.GONE
+            if name in self.gone
+            else stock.Record.HOLDING
+            if _records_unit(rental)
+            else stock.Record.NOT_HOLDING
+            for name, rental in self.rentals.items()
+        }
 
     def _purifier(self, status: api_purifier.PurifierStatus | None) -> None:
         if status is not None:
@@ -279,7 +300,17 @@ class World:
         ]
 
     def holders(self) -> list[str]:
-        return list(self.purifier.status.holders)
+        """The rentals holding a unit: by the Purifier's journal, else by their own record."""
+        return sorted(
+            name
+            for name, rental in self.rentals.items()
+            if name not in self.gone
+            and stock.holds(self.purifier.status, f"uid-{name}", recorded=_records_unit(rental))
+        )
+
+
+def _records_unit(rental: api_rental.Rental) -> bool:
+    return conditions.is_true(rental.status.conditions, "StockReserved")
 
 
 def _assert_history_numbered(world: World, name: str) -> None:
@@ -351,6 +382,7 @@ def test_two_applications_for_the_last_unit() -> None:
     world.reconcile("r1")
     assert world.phase("r1") == "Rejected"
     assert world.holders() == []
+    assert world.purifier.status.allocated == 0
     assert world.charged == {}
     assert [e.reason for e in world.events["r1"]] == [
         "PaymentRequested",
@@ -457,6 +489,63 @@ def test_deleting_a_rejected_rental_waits_for_its_refund() -> None:
     assert world.charged == {}
 
 
+def test_a_reservation_whose_record_was_lost_in_a_crash_is_not_taken_twice() -> None:
+    world = World(units=2)
+    world.apply("a")
+    world.apply("b")
+    world.reconcile("a", crash=True)  # the unit is counted, the rental's status never written
+    assert (world.purifier.status.allocated, world.holders()) == (1, ["a"])
+    world.reconcile("b")  # another write to the Purifier must keep a's unrecorded reservation
+    world.reconcile("a")
+    assert (world.purifier.status.allocated, world.holders()) == (2, ["a", "b"])
+    world.reconcile("b")
+    world.settle("a")
+    world.settle("b")
+    assert world.phase("a") == world.phase("b") == "Confirmed"
+    world.apply("c")
+    world.reconcile("c")  # the journal is tidied: both rentals recorded their units
+    assert world.purifier.status.pending == []
+    assert world.phase("c") == "Rejected"
+    assert world.purifier.status.allocated == 2
+
+
+def test_a_release_whose_record_was_lost_in_a_crash_is_not_given_twice() -> None:
+    world = World(units=1)
+    world.apply("a")
+    world.reconcile("a")
+    world.settle("a")
+    assert world.phase("a") == "Confirmed"
+    world.cancel("a")
+    world.reconcile("a")
+    while world.ship("a") is not None or world.pay("a") is not None:
+        pass
+    world.reconcile("a", crash=True)  # the unit went back; the rental never recorded it
+    assert (world.purifier.status.allocated, world.holders()) == (0, [])
+    world.apply("b")
+    world.reconcile("b")  # takes the unit a gave back; a's journal entry must survive this write
+    world.reconcile("a")
+    world.reconcile("a")
+    assert world.phase("a") == "Cancelled"
+    assert (world.purifier.status.allocated, world.holders()) == (1, ["b"])
+    world.apply("c")
+    world.reconcile("c")
+    assert world.phase("c") == "Rejected"
+    assert world.purifier.status.pending == []  # a and b recorded their outcomes: tidied away
+
+
+def test_cancelling_a_reservation_whose_record_was_lost_gives_the_unit_back_once() -> None:
+    world = World(units=1)
+    world.apply("a")
+    world.reconcile("a", crash=True)
+    world.cancel("a")
+    world.settle("a")
+    assert world.phase("a") == "Cancelled"
+    assert (world.purifier.status.allocated, world.holders(), world.purifier.status.pending) == (0, [], [])
+    world.apply("b")
+    world.reconcile("b")
+    assert (world.purifier.status.allocated, world.holders()) == (1, ["b"])
+
+
 # --- random walks -------------------------------------------------------------------------------------------
 def _step(world: World, rng: random.Random, names: list[str]) -> None:
     name = rng.choice(names)
@@ -474,6 +563,8 @@ def _step(world: World, rng: random.Random, names: list[str]) -> None:
             world.delete(name)
     elif roll < 0.6:
         world.now += datetime.timedelta(minutes=rng.choice([1, 30, 90]))
+    elif roll < 0.68 and name not in world.gone:
+        world.reconcile(name, crash=True)  # a reservation or release whose rental never recorded it
     if name in world.gone:
         return
     before = world.phase(name)
@@ -495,6 +586,7 @@ def test_random_walks_keep_the_invariants(seed: int) -> None:
     for _ in range(120):
         _step(world, rng, names)
         assert len(world.holders()) <= units
+        assert world.purifier.status.allocated == len(world.holders())
         for name in names:
             _assert_history_numbered(world, name)
 
@@ -506,6 +598,7 @@ def test_random_walks_keep_the_invariants(seed: int) -> None:
         world.settle(name)
         assert world.phase(name) in ("Cancelled", "Rejected"), name
     assert world.holders() == []
+    assert world.purifier.status.allocated == 0
     assert world.charged == {}
     for name, payment in world.payments.items():
         assert payment.status.phase in (

@@ -80,12 +80,21 @@ def _rental(
 def _purifier(
     *, stock: int = 3, holders: list[str] | None = None, fee: int = FEE, currency: str = "KRW"
 ) -> api_purifier.Purifier:
+    """A Purifier whose journal says exactly who holds a unit: a Reserve entry for each of `holders`,
+    and a Release entry for this test's rental when it is not among them (so what the rental itself
+    records does not matter)."""
     held = holders or []
+    pending = [
+        {"rental": name, "uid": "uid-1" if name == NAME else f"uid-{name}", "operation": "Reserve"}
+        for name in held
+    ]
+    if NAME not in held:
+        pending.append({"rental": NAME, "uid": "uid-1", "operation": "Release"})
     return api_purifier.Purifier.model_validate(
         {
             "metadata": {"name": PURIFIER, "namespace": "shop", "generation": 1},
             "spec": {"model": "AquaPure 300", "monthlyFee": fee, "currency": currency, "stock": stock},
-            "status": {"holders": held, "allocated": len(held), "available": max(stock - len(held), 0)},
+            "status": {"pending": pending, "allocated": len(held), "available": max(stock - len(held), 0)},
         }
     )
 
@@ -719,7 +728,7 @@ CASES = [
         (),
         "Cancelling",
         {
-            "StockReserved": ("True", "Reserved"),
+            "StockReserved": ("False", "Released"),
             "Paid": ("True", "PaymentApproved"),
             "DeliveryStarted": ("True", "Shipping"),
             "Ready": ("False", "Cancelling"),
@@ -756,7 +765,7 @@ CASES = [
         (),
         "Cancelled",
         {
-            "StockReserved": ("True", "Reserved"),
+            "StockReserved": ("False", "Released"),
             "Paid": ("False", "Refunded"),
             "DeliveryStarted": ("True", "Shipping"),
             "Ready": ("False", "Cancelled"),
@@ -796,7 +805,7 @@ CASES = [
         (),
         "Cancelled",
         {
-            "StockReserved": ("True", "Reserved"),
+            "StockReserved": ("False", "Released"),
             "Paid": ("False", "PaymentPending"),
             "Ready": ("False", "Cancelled"),
         },
@@ -906,7 +915,7 @@ CASES = [
         (rentals.RemoveFinalizer(),),
         "Cancelled",
         {
-            "StockReserved": ("True", "Reserved"),
+            "StockReserved": ("False", "Released"),
             "Paid": ("False", "Refunded"),
             "DeliveryStarted": ("True", "Shipping"),
             "Ready": ("False", "Cancelled"),
