@@ -6,14 +6,18 @@ per phase, pending work, units available) are computed at scrape time from the i
 so they are exact, cost nothing between scrapes, and cannot drift from a missed decrement. Label
 values are bounded (namespaces, phases, kinds, purifier names): never a rental or customer id.
 `rental_pending_work` (rentals not at a resting phase) is the autoscaling signal.
+Beyond CONTRACT §5: `rental_build_info{version}` (which release is running, for dashboards that span
+an upgrade) and `rental_payment_breaker_transitions_total{to_state}` (a breaker that flaps between
+scrapes shows here even when the state gauge looks steady).
 Called by the controllers and wired up by `handlers.lifecycle`.
 """
 
 from __future__ import annotations
 
 import collections
+import importlib.metadata
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import prometheus_client
 from prometheus_client import core, registry
@@ -23,14 +27,18 @@ from rental_operator.reconcilers import rentals as rental_decisions
 
 __all__ = [
     "BREAKER",
+    "BREAKER_TRANSITIONS",
+    "BUILD_INFO",
     "HANDLER_SECONDS",
     "NOTIFICATIONS",
     "PAYMENT_REQUESTS",
     "PAYMENT_SECONDS",
     "TRANSITIONS",
+    "RentalSummary",
     "observe_breaker",
     "observe_payment",
     "register_state_collector",
+    "rental_summary",
     "serve",
     "transition",
 ]
@@ -62,6 +70,12 @@ HANDLER_SECONDS = prometheus_client.Histogram(
     ["kind", "handler"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+BREAKER_TRANSITIONS = prometheus_client.Counter(
+    "rental_payment_breaker_transitions",
+    "Changes of the payment circuit breaker's state, by the state entered (closed, half-open, open).",
+    ["to_state"],
+)
+BUILD_INFO = prometheus_client.Info("rental_build", "The release of the operator serving these metrics.")
 _BREAKER_VALUES = {"closed": 0, "half-open": 1, "open": 2}
 
 
@@ -76,8 +90,31 @@ def observe_payment(operation: str, outcome: str, seconds: float) -> None:
         PAYMENT_SECONDS.observe(seconds)
 
 
-def observe_breaker(_old: str, new: str) -> None:
+def observe_breaker(old: str, new: str) -> None:
     BREAKER.set(_BREAKER_VALUES.get(new, 0))
+    if new != old and new in _BREAKER_VALUES:
+        BREAKER_TRANSITIONS.labels(new).inc()
+
+
+class RentalSummary(NamedTuple):
+    """What the gauges need of one Rental, kept beside it in the store (no parsing per scrape)."""
+
+    namespace: str
+    phase: str
+    pending: bool  # not at a resting phase, or being deleted: work is left
+
+
+def rental_summary(body: dict[str, Any]) -> RentalSummary:
+    raw = body.get("status") or {}
+    status = api_rental.RentalStatus.model_validate(
+        {key: raw[key] for key in ("phase", "delivery") if raw.get(key) is not None}
+    )
+    deleting = bool(body["metadata"].get("deletionTimestamp"))
+    return RentalSummary(
+        body["metadata"]["namespace"],
+        str(status.phase or "Pending"),
+        deleting or not rental_decisions.is_resting(status),
+    )
 
 
 class _StateCollector(registry.Collector):
@@ -85,7 +122,7 @@ class _StateCollector(registry.Collector):
 
     def __init__(
         self,
-        rentals: Callable[[], list[dict[str, Any]]],
+        rentals: Callable[[], list[RentalSummary]],
         purifiers: Callable[[], list[dict[str, Any]]],
         scheduled: Callable[[], int],
     ) -> None:
@@ -94,11 +131,9 @@ class _StateCollector(registry.Collector):
     def collect(self) -> Iterator[core.Metric]:
         by_phase: collections.Counter[tuple[str, str]] = collections.Counter()
         pending = 0
-        for body in self._rentals():
-            status = api_rental.RentalStatus.model_validate(body.get("status") or {})
-            by_phase[body["metadata"]["namespace"], str(status.phase or "Pending")] += 1
-            if body["metadata"].get("deletionTimestamp") or not rental_decisions.is_resting(status):
-                pending += 1
+        for summary in self._rentals():
+            by_phase[summary.namespace, summary.phase] += 1
+            pending += summary.pending
         rentals = core.GaugeMetricFamily(
             "rental_rentals", "Rentals by namespace and phase.", labels=["namespace", "phase"]
         )
@@ -131,7 +166,7 @@ _registered: list[_StateCollector] = []
 
 
 def register_state_collector(
-    rentals: Callable[[], list[dict[str, Any]]],
+    rentals: Callable[[], list[RentalSummary]],
     purifiers: Callable[[], list[dict[str, Any]]],
     scheduled: Callable[[], int],
 ) -> None:
@@ -146,4 +181,9 @@ def register_state_collector(
 
 def serve(port: int, address: str) -> None:
     BREAKER.set(0)
+    try:
+        version = importlib.metadata.version("purifier-rental-operator")
+    except importlib.metadata.PackageNotFoundError:  # running from a source tree without install
+        version = "unknown"
+    BUILD_INFO.info({"version": version})
     prometheus_client.start_http_server(port, addr=address)

@@ -1,15 +1,19 @@
-"""A real Prometheus scrapes the operator during a scripted flow; PromQL sees what happened."""
+"""A real Prometheus scrapes the operator and a MyPage process during a scripted flow; PromQL sees what
+happened: rentals by phase, the breaker open (2) while the payment system is down and closed (0) after,
+payment latency quantiles, and MyPage's requests by status code."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from rental_devenv import prometheus, testkit
+from rental_devenv import mypage, prometheus, testkit
 from rental_gateway import testing
+from rental_operator.mypage import auth
 
 
 @pytest.fixture
@@ -17,7 +21,7 @@ def scraper(tmp_path: Path) -> Iterator[Any]:
     started: list[prometheus.PrometheusProcess] = []
 
     def start(targets: dict[str, list[str]]) -> prometheus.PrometheusProcess:
-        process = prometheus.PrometheusProcess(targets, directory=tmp_path)
+        process = prometheus.PrometheusProcess(targets, directory=tmp_path / "prometheus")
         process.start()
         started.append(process)
         return process
@@ -27,11 +31,32 @@ def scraper(tmp_path: Path) -> Iterator[Any]:
         process.stop()
 
 
+@pytest.fixture
+def mypage_process(
+    kubeconfig: Path, namespace: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[mypage.MyPageProcess]:
+    process = mypage.MyPageProcess(kubeconfig, namespace=namespace, log_path=tmp_path / "mypage.log")
+    process.start()
+    yield process
+    testkit.stop_all([process], failed=testkit.call_failed(request.node))
+
+
 def test_prometheus_sees_rentals_breaker_and_latency(
-    cluster: testkit.Cluster, gateway: testing.GatewayProcess, operator_factory: Any, scraper: Any
+    cluster: testkit.Cluster,
+    gateway: testing.GatewayProcess,
+    operator_factory: Any,
+    scraper: Any,
+    mypage_process: mypage.MyPageProcess,
 ) -> None:
     operator = operator_factory(gateway, breaker_failure_threshold="2", breaker_reset_seconds="2")
-    prom = scraper({"operator": [f"127.0.0.1:{operator.metrics_port}"]})
+    prom = scraper(
+        {
+            "operator": [f"127.0.0.1:{operator.metrics_port}"],
+            "mypage": [f"127.0.0.1:{mypage_process.metrics_port}"],
+        }
+    )
+    testkit.wait_for(lambda: prom.scalar("sum(up)") == 2, timeout=30, what="both targets scraped")
+    assert prom.scalar('count(rental_build_info{job="operator",version!=""})') == 1
     namespace = cluster.namespace
     cluster.create(testkit.purifier("aqua", stock=10))
     for name in ("a", "b", "c"):
@@ -77,3 +102,23 @@ def test_prometheus_sees_rentals_breaker_and_latency(
     )
     testkit.wait_for(lambda: prom.scalar("rental_pending_work") == 0, timeout=60, what="no pending work")
     assert (prom.scalar('sum(rental_notifications_total{outcome="sent"})') or 0) >= 6 * 3
+    # The breaker went open and came back closed: both transitions were counted.
+    for state in ("open", "closed"):
+        transitions = f'rental_payment_breaker_transitions_total{{to_state="{state}"}}'
+        assert (prom.scalar(transitions) or 0) >= 1, state
+
+    # MyPage, scraped on its own metrics port: a customer's reads and a stranger's refusals, by code.
+    token = auth.mint(mypage.TOKEN_SECRET.encode(), "cust-1", expires=int(time.time()) + 600)
+    for _ in range(5):
+        assert mypage_process.get("/api/v1/customers/cust-1/rentals", token=token) == 200
+    for _ in range(3):
+        assert mypage_process.get("/api/v1/customers/cust-1/rentals") == 401
+    ok = 'sum(rental_mypage_requests_total{job="mypage",code="200"})'
+    refused = 'sum(rental_mypage_requests_total{job="mypage",code="401"})'
+    testkit.wait_for(lambda: prom.scalar(refused) == 3, timeout=30, what="3 refused MyPage requests")
+    # 200s include the readiness checks made while MyPage started.
+    testkit.wait_for(lambda: (prom.scalar(ok) or 0) >= 5, timeout=30, what="5 answered MyPage requests")
+    p99 = prom.scalar(
+        'histogram_quantile(0.99, sum by (le) (rental_mypage_request_duration_seconds_bucket{job="mypage"}))'
+    )
+    assert p99 is not None and 0 < p99 < 1

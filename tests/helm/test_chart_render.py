@@ -86,20 +86,25 @@ def _value_lines() -> list[tuple[int, str, str]]:
     return found
 
 
+# Keys whose contents are another project's format, documented there: Kubernetes resource quantities
+# and prometheus-adapter rules (each rule carries a comment above its list item instead).
+_FOREIGN_BLOCKS = {"resources", "rules", "externalRules"}
+
+
 def test_every_values_key_has_a_comment() -> None:
-    # Only the leaves of Kubernetes resource quantities go without a comment of their own (their
-    # `resources:` key is commented).
+    # Only the keys inside a foreign block go without a comment of their own (the block's key is
+    # commented).
     uncommented = []
-    inside_resources = -1
+    inside_foreign = -1
     for indent, key, above in _value_lines():
-        if inside_resources >= 0 and indent <= inside_resources:
-            inside_resources = -1
-        if inside_resources >= 0:
+        if inside_foreign >= 0 and indent <= inside_foreign:
+            inside_foreign = -1
+        if inside_foreign >= 0:
             continue
         if not above.startswith("#"):
             uncommented.append(key)
-        if key == "resources":
-            inside_resources = indent
+        if key in _FOREIGN_BLOCKS:
+            inside_foreign = indent
     assert uncommented == []
 
 

@@ -3,7 +3,15 @@
 The API server serves TLS and authenticates the admin with a client certificate (O=system:masters);
 service-account tokens are signed with an RSA key shared by kube-apiserver and kube-controller-manager.
 Everything is generated once per control-plane directory with the `cryptography` package, so no
-`openssl` binary is needed. Called by `rental_devenv.controlplane`.
+`openssl` binary is needed.
+
+The aggregation layer (custom and external metrics APIs served by prometheus-adapter) needs two more
+things: a front-proxy CA of its own and a client certificate from it, which kube-apiserver presents when
+it forwards a request to an extension API server (a separate CA, as Kubernetes recommends, so that no
+ordinary client certificate can pose as the front proxy); and serving certificates for those extension
+servers, each with a CA of its own that the APIService's caBundle names (`issue_serving`).
+
+Called by `rental_devenv.controlplane` and `rental_devenv.adapter`.
 """
 
 from __future__ import annotations
@@ -18,9 +26,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-__all__ = ["PKI", "ensure_pki"]
+__all__ = ["FRONT_PROXY_CLIENT", "PKI", "Serving", "ensure_pki", "issue_serving"]
 
 _VALIDITY = datetime.timedelta(days=365)
+# The name kube-apiserver's front-proxy client certificate carries (--requestheader-allowed-names).
+FRONT_PROXY_CLIENT = "front-proxy-client"
 
 
 @dataclass(frozen=True)
@@ -35,6 +45,10 @@ class PKI:
     admin_key: Path
     sa_key: Path
     sa_pub: Path
+    front_proxy_ca_cert: Path
+    front_proxy_ca_key: Path
+    front_proxy_client_cert: Path
+    front_proxy_client_key: Path
 
 
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> None:
@@ -91,6 +105,28 @@ def _issue(
     return builder.sign(issuer_key, hashes.SHA256())
 
 
+def _new_ca(common_name: str) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    return _issue(subject=name, key=key, issuer=name, issuer_key=key, is_ca=True, usages=[], sans=[]), key
+
+
+def _leaf(
+    ca: x509.Certificate,
+    ca_key: ec.EllipticCurvePrivateKey,
+    common_name: str,
+    usage: x509.ObjectIdentifier,
+    *,
+    sans: list[x509.GeneralName],
+) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    cert = _issue(
+        subject=subject, key=key, issuer=ca.subject, issuer_key=ca_key, is_ca=False, usages=[usage], sans=sans
+    )
+    return cert, key
+
+
 def _pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
@@ -107,15 +143,62 @@ def ensure_pki(directory: Path) -> PKI:
         admin_key=directory / "admin.key",
         sa_key=directory / "sa.key",
         sa_pub=directory / "sa.pub",
+        front_proxy_ca_cert=directory / "front-proxy-ca.crt",
+        front_proxy_ca_key=directory / "front-proxy-ca.key",
+        front_proxy_client_cert=directory / "front-proxy-client.crt",
+        front_proxy_client_key=directory / "front-proxy-client.key",
     )
-    if all(Path(p).exists() for p in vars(pki).values()):
-        return pki
+    # Two independent sets: a directory made before the aggregation layer was configured gets the
+    # front-proxy material added without a new cluster CA (which would invalidate its kubeconfig).
+    if not all(pki_file.exists() for pki_file in (pki.ca_cert, pki.ca_key, pki.admin_cert, pki.sa_key)):
+        _cluster_material(pki)
+    if not pki.front_proxy_client_key.exists():
+        _front_proxy_material(pki)
+    return pki
 
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "purifier-rental-local-ca")])
-    ca = _issue(
-        subject=ca_name, key=ca_key, issuer=ca_name, issuer_key=ca_key, is_ca=True, usages=[], sans=[]
+
+def _front_proxy_material(pki: PKI) -> None:
+    ca, ca_key = _new_ca("purifier-rental-front-proxy-ca")
+    client, client_key = _leaf(ca, ca_key, FRONT_PROXY_CLIENT, ExtendedKeyUsageOID.CLIENT_AUTH, sans=[])
+    _write_key(pki.front_proxy_ca_key, ca_key)
+    pki.front_proxy_ca_cert.write_bytes(_pem(ca))
+    pki.front_proxy_client_cert.write_bytes(_pem(client))
+    _write_key(pki.front_proxy_client_key, client_key)
+
+
+@dataclass(frozen=True)
+class Serving:
+    """A serving certificate and key, and the CA that signed it (the bundle clients must trust)."""
+
+    ca_cert: Path
+    cert: Path
+    key: Path
+
+
+def issue_serving(directory: Path, *, name: str, dns_names: list[str]) -> Serving:
+    """A serving certificate for `dns_names` and 127.0.0.1, from a CA of its own, in `directory`.
+
+    For an extension API server behind an APIService: the aggregator checks the certificate against
+    the APIService's caBundle (this CA) and the name `<service>.<namespace>.svc`. A CA per server keeps
+    it independent of the cluster's PKI, as a cert-manager issuer would in a real cluster.
+    """
+    ca, ca_key = _new_ca(f"{name}-ca")
+    sans = [*(x509.DNSName(dns) for dns in dns_names), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    cert, key = _leaf(ca, ca_key, name, ExtendedKeyUsageOID.SERVER_AUTH, sans=sans)
+    directory.mkdir(parents=True, exist_ok=True)
+    serving = Serving(
+        ca_cert=directory / f"{name}-ca.crt", cert=directory / f"{name}.crt", key=directory / f"{name}.key"
     )
+    serving.ca_cert.write_bytes(_pem(ca))
+    serving.cert.write_bytes(_pem(cert))
+    _write_key(serving.key, key)
+    return serving
+
+
+def _cluster_material(pki: PKI) -> None:
+    """The cluster CA, the API server's serving certificate, the admin and the service-account key."""
+    ca, ca_key = _new_ca("purifier-rental-local-ca")
+    ca_name = ca.subject
 
     serving_key = ec.generate_private_key(ec.SECP256R1())
     serving = _issue(
@@ -167,4 +250,3 @@ def ensure_pki(directory: Path) -> PKI:
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
     )
-    return pki

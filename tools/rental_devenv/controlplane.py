@@ -221,6 +221,19 @@ class ControlPlane:
             "--service-cluster-ip-range=10.0.0.0/24",
             "--allow-privileged=true",
             "--profiling=false",
+            # The aggregation layer, so extension API servers (prometheus-adapter's custom and external
+            # metrics APIs) can be registered with an APIService: the API server authenticates to them
+            # with the front-proxy client certificate and passes the user in X-Remote-* headers.
+            # Aggregator routing stays off: an APIService then reaches its Service by the Service's
+            # address, and a Service of type ExternalName (`localhost`) is the one kind of address
+            # that leads to a server bound to 127.0.0.1 (endpoint validation refuses loopback IPs).
+            f"--requestheader-client-ca-file={pki.front_proxy_ca_cert}",
+            f"--requestheader-allowed-names={certs.FRONT_PROXY_CLIENT}",
+            "--requestheader-username-headers=X-Remote-User",
+            "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            f"--proxy-client-cert-file={pki.front_proxy_client_cert}",
+            f"--proxy-client-key-file={pki.front_proxy_client_key}",
         ]
 
     def _controller_manager_args(self) -> list[str]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -20,6 +19,8 @@ from typing import Any
 
 import yaml
 
+from rental_devenv import processes
+
 __all__ = ["PrometheusProcess", "binary"]
 
 
@@ -27,17 +28,22 @@ def binary() -> str | None:
     return shutil.which("prometheus")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 class PrometheusProcess:
-    def __init__(self, targets: dict[str, list[str]], *, directory: Path | None = None) -> None:
-        """`targets`: job name -> list of `127.0.0.1:port` addresses to scrape."""
+    def __init__(
+        self,
+        targets: dict[str, list[str]],
+        *,
+        directory: Path | None = None,
+        labels: dict[str, dict[str, str]] | None = None,
+    ) -> None:
+        """`targets`: job name -> list of `127.0.0.1:port` addresses to scrape.
+
+        `labels`: job name -> target labels to attach to its series, standing in for what service
+        discovery attaches in a cluster (a ServiceMonitor scrape adds `namespace`, `service`, `pod`),
+        which prometheus-adapter's rules rely on to tie a series to a Kubernetes object.
+        """
         self.targets = targets
+        self.labels = labels or {}
         self.directory = directory or Path(tempfile.mkdtemp(prefix="prometheus-"))
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
@@ -53,12 +59,16 @@ class PrometheusProcess:
         config = {
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
             "scrape_configs": [
-                {"job_name": job, "static_configs": [{"targets": addresses}]}
+                {
+                    "job_name": job,
+                    "static_configs": [{"targets": addresses, "labels": self.labels.get(job, {})}],
+                }
                 for job, addresses in self.targets.items()
             ],
         }
+        self.directory.mkdir(parents=True, exist_ok=True)
         (self.directory / "prometheus.yml").write_text(yaml.safe_dump(config))
-        self.port = _free_port()
+        self.port = processes.free_port()
         with (self.directory / "prometheus.log").open("ab") as log:
             self.process = subprocess.Popen(
                 [
