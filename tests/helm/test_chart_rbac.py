@@ -217,7 +217,7 @@ def test_mypage_token_only_reads(installed: Any, tmp_path: Path) -> None:
 
 
 def test_helm_secret_values_never_reach_the_operator_as_rbac(installed: Any) -> None:
-    """The partner keys are environment variables from secretKeyRef: the kubelet reads the Secret."""
+    """The partner keys are files of a Secret volume: the kubelet reads the Secret, not the operator."""
     for subject in (OPERATOR_SA, MYPAGE_SA):
         answer = installed.kubectl(
             "auth",

@@ -350,10 +350,10 @@ def test_namespaced_install_is_confined_to_its_namespaces(helm_binary: Path) -> 
     assert env["RENTAL_NAMESPACES"] == "shop-east,shop-west"
     assert env["RENTAL_SMS_URL"] == "https://sms.example.com"
     for variable, key in [
-        ("RENTAL_PAYMENT_API_KEY", "payment-api-key"),
-        ("RENTAL_SMS_API_KEY", "sms-api-key"),
+        ("RENTAL_PAYMENT_API_KEY_FILE", "payment-api-key"),
+        ("RENTAL_SMS_API_KEY_FILE", "sms-api-key"),
     ]:
-        assert env[variable] == {"secretKeyRef": {"name": "partner-keys", "key": key, "optional": True}}
+        assert env[variable] == f"/etc/rental/partners/{key}"  # mounted files of the Secret
     assert not helm.select(objects, "Secret"), "an existing Secret is used, none is created"
     mypage = one(objects, "Deployment", "rental-purifier-rental-operator-mypage")
     assert "replicas" not in mypage["spec"], "the autoscaler owns the replica count"
@@ -392,7 +392,11 @@ def test_minimal_install_is_one_standalone_operator(helm_binary: Path) -> None:
     secret = one(objects, "Secret")
     assert secret["stringData"] == {"payment-api-key": "pay-key", "shipping-api-key": "ship-key"}
     env = env_of(operator)
-    assert env["RENTAL_PAYMENT_API_KEY"]["secretKeyRef"]["name"] == secret["metadata"]["name"]
+    assert env["RENTAL_PAYMENT_API_KEY_FILE"] == "/etc/rental/partners/payment-api-key"
+    volumes = operator["spec"]["template"]["spec"]["volumes"]
+    assert {"partner-keys": secret["metadata"]["name"]}.items() <= {
+        v["name"]: v.get("secret", {}).get("secretName") for v in volumes
+    }.items()
 
 
 def test_crds_keep_and_enabled_switches(helm_binary: Path) -> None:
