@@ -4,6 +4,7 @@ payment latency quantiles, and MyPage's requests by status code."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from rental_devenv import mypage, prometheus, testkit
+from rental_devenv import autoscaling, helm, mypage, prometheus, testkit
 from rental_gateway import testing
 from rental_operator.mypage import auth
 
@@ -122,3 +123,83 @@ def test_prometheus_sees_rentals_breaker_and_latency(
         'histogram_quantile(0.99, sum by (le) (rental_mypage_request_duration_seconds_bucket{job="mypage"}))'
     )
     assert p99 is not None and 0 < p99 < 1
+
+    # Every query of the shipped Grafana dashboard is valid PromQL over series that exist.
+    for title, expr in _dashboard_queries():
+        assert prom.query(expr), f"dashboard panel {title!r}: no data for {expr}"
+
+
+def test_external_metrics_api_serves_pending_work_and_the_breaker(
+    *,
+    kubeconfig: Path,
+    kubectl: Any,
+    cluster: testkit.Cluster,
+    gateway: testing.GatewayProcess,
+    operator_factory: Any,
+    scraper: Any,
+    tmp_path: Path,
+) -> None:
+    """The chart's external rules, in the real prometheus-adapter behind the API server: what an HPA
+    of `type: External` reads for `rental_pending_work` and `rental_payment_breaker_state`."""
+    namespace = cluster.namespace
+    operator = operator_factory(gateway, breaker_failure_threshold="2", breaker_reset_seconds="30")
+    prom = scraper({"operator": [f"127.0.0.1:{operator.metrics_port}"]})
+    objects = helm.template(
+        helm.ensure_helm(),
+        set_values=(*CHART_REQUIRED, "metrics.prometheusAdapter.enabled=true"),
+        namespace=namespace,
+    )
+    [config_map] = helm.select(objects, "ConfigMap")
+    rules = tmp_path / "adapter-config.yaml"
+    rules.write_text(config_map["data"]["config.yaml"])
+
+    def external(metric: str) -> float | None:
+        path = f"/apis/external.metrics.k8s.io/v1beta1/namespaces/{namespace}/{metric}"
+        answer = kubectl("get", "--raw", path, check=False)
+        if answer.returncode != 0:  # not listed yet: the adapter relists Prometheus every 5 s
+            return None
+        items = json.loads(answer.stdout)["items"]
+        return _quantity(items[0]["value"]) if items else None
+
+    cluster.create(testkit.purifier("aqua", stock=10))
+    with autoscaling.metrics_apis(
+        kubeconfig,
+        prometheus_url=prom.url,
+        rules=rules,
+        namespace=namespace,
+        directory=tmp_path / "adapter",
+    ):
+        testkit.wait_for(lambda: external("rental_pending_work") == 0, timeout=60, what="pending work 0")
+        assert external("rental_payment_breaker_state") == 0
+
+        gateway.set_faults(outage="unavailable", partners=["payments"])
+        for name in ("a", "b", "c"):
+            cluster.create(testkit.rental(name, "aqua"))
+        testkit.wait_for(
+            lambda: external("rental_payment_breaker_state") == 2, timeout=60, what="breaker open (2)"
+        )
+        testkit.wait_for(lambda: external("rental_pending_work") == 3, timeout=60, what="3 rentals pending")
+
+        gateway.set_faults(outage="off")
+        testkit.wait_for(lambda: external("rental_pending_work") == 0, timeout=120, what="pending work 0")
+        testkit.wait_for(
+            lambda: external("rental_payment_breaker_state") == 0, timeout=60, what="breaker closed (0)"
+        )
+
+
+CHART_REQUIRED = ("partners.payment.url=https://pay.example", "partners.shipping.url=https://ship.example")
+
+
+def _dashboard_queries() -> list[tuple[str, str]]:
+    """(panel title, query) of the chart's dashboard, with Grafana's variables given values."""
+    dashboard = json.loads((helm.CHART / "dashboards" / "purifier-rental-operator.json").read_text())
+    return [
+        (panel["title"], target["expr"].replace("$__rate_interval", "1m").replace("$namespace", ".*"))
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+    ]
+
+
+def _quantity(text: str) -> float:
+    """A Kubernetes quantity as the metrics APIs write it ("3", "500m")."""
+    return float(text[:-1]) / 1000 if text.endswith("m") else float(text)

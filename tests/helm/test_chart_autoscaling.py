@@ -1,4 +1,4 @@
-"""The chart's autoscaling options as `helm template` renders them, without a cluster.
+"""The chart's autoscaling and monitoring options as `helm template` renders them, without a cluster.
 
 The HPA, the KEDA ScaledObject and the prometheus-adapter rules must agree on the metric's name, its
 series and its window, and values that cannot work fail the render naming the value. The objects are
@@ -7,6 +7,7 @@ checked against the real API server in tests/autoscaling/, and the loop runs the
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -113,3 +114,17 @@ def test_autoscaling_values_that_cannot_work_fail_the_render(
 ) -> None:
     with pytest.raises(RuntimeError, match=re.escape(message)):
         render(helm_binary, *assignments)
+
+
+def test_grafana_dashboard_ships_the_charts_file(helm_binary: Path) -> None:
+    objects = render(
+        helm_binary, "metrics.grafanaDashboard.enabled=true", "metrics.grafanaDashboard.labels.team=ops"
+    )
+    dashboard = one(objects, "ConfigMap")
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert dashboard["metadata"]["labels"]["team"] == "ops"
+    shipped = (helm.CHART / "dashboards" / "purifier-rental-operator.json").read_text()
+    assert json.loads(dashboard["data"]["purifier-rental-operator.json"]) == json.loads(shipped)
+    # Every panel reads the Prometheus data source the user picks (its queries run in tests/e2e).
+    panels = json.loads(shipped)["panels"]
+    assert all(target["datasource"]["uid"] == "${datasource}" for p in panels for target in p["targets"])
