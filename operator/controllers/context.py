@@ -11,7 +11,7 @@ import datetime
 from collections.abc import Callable
 from typing import Any
 
-from rental_operator import config, kubeapi
+from rental_operator import config, kubeapi, metrics
 from rental_operator.partners import payments, shipping, sms
 from rental_operator.runtime import batching, locks, scheduler, store
 
@@ -32,10 +32,12 @@ class Context:
     shipping_client: shipping.ShippingClient
     sms_sender: sms.SmsSender
     scheduler: scheduler.Scheduler
-    rentals: store.Store = dataclasses.field(default_factory=store.Store)
-    purifiers: store.Store = dataclasses.field(default_factory=store.Store)
-    payments: store.Store = dataclasses.field(default_factory=store.Store)
-    deliveries: store.Store = dataclasses.field(default_factory=store.Store)
+    rentals: store.Store[metrics.RentalSummary] = dataclasses.field(
+        default_factory=lambda: store.Store(metrics.rental_summary)
+    )
+    purifiers: store.Store[None] = dataclasses.field(default_factory=store.Store)
+    payments: store.Store[None] = dataclasses.field(default_factory=store.Store)
+    deliveries: store.Store[None] = dataclasses.field(default_factory=store.Store)
     locks: locks.KeyedLocks = dataclasses.field(default_factory=locks.KeyedLocks)
     # Reservations and releases queued per Purifier, committed in batches (see controllers.stock).
     stock_changes: batching.GroupCommit[Any] = dataclasses.field(default_factory=batching.GroupCommit)

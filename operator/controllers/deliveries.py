@@ -17,7 +17,7 @@ from rental_operator.controllers import context, owned
 from rental_operator.partners import errors, shipping
 from rental_operator.reconcilers import deliveries
 
-__all__ = ["reconcile"]
+__all__ = ["enqueue", "reconcile"]
 
 logger = logging.getLogger(__name__)
 RESOURCE = api_delivery.RESOURCE
@@ -26,6 +26,11 @@ Call = deliveries.Call
 
 def reconcile(ctx: context.Context, namespace: str, name: str) -> None:
     owned.reconcile(ctx, _KIND, namespace, name)
+
+
+def enqueue(ctx: context.Context, namespace: str, name: str) -> None:
+    """Reconcile as soon as a worker is free (merging with any request already waiting)."""
+    _later(ctx, namespace, name, 0.0)
 
 
 def _later(ctx: context.Context, namespace: str, name: str, delay: float) -> None:

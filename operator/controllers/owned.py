@@ -31,7 +31,7 @@ Pass = Callable[[context.Context, dict[str, Any]], tuple[bool, str | None]]
 class Kind:
     name: str
     resource: meta.Resource
-    known: Callable[[context.Context], store.Store]
+    known: Callable[[context.Context], store.Store[Any]]
     retry_seconds: Callable[[context.Context], float]
     run: Pass
 

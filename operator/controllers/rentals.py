@@ -25,7 +25,7 @@ from rental_operator.reconcilers import rentals
 from rental_operator.reconcilers import stock as reconcilers_stock
 from rental_operator.runtime import store
 
-__all__ = ["reconcile"]
+__all__ = ["enqueue", "reconcile"]
 
 logger = logging.getLogger(__name__)
 RESOURCE = api_rental.RESOURCE
@@ -54,6 +54,11 @@ def reconcile(ctx: context.Context, namespace: str, name: str) -> None:
         _later(ctx, namespace, name, _RETRY_SECONDS)
 
 
+def enqueue(ctx: context.Context, namespace: str, name: str) -> None:
+    """Reconcile the rental as soon as a worker is free (merging with any request already waiting)."""
+    _later(ctx, namespace, name, 0.0)
+
+
 def _later(ctx: context.Context, namespace: str, name: str, delay: float) -> None:
     ctx.scheduler.call_later(("rental", namespace, name), delay, lambda: reconcile(ctx, namespace, name))
 
@@ -66,7 +71,7 @@ def _refetch(ctx: context.Context, namespace: str, name: str) -> dict[str, Any] 
 
 
 def _sibling(
-    ctx: context.Context, known: store.Store, resource: Any, namespace: str, name: str, *, expected: bool
+    ctx: context.Context, known: store.Store[Any], resource: Any, namespace: str, name: str, *, expected: bool
 ) -> dict[str, Any] | None:
     """The rental's Payment or Delivery; asked of the API when the rental says one exists but the
     store has not seen it yet (after a restart the rentals may be listed before their siblings)."""

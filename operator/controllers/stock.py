@@ -23,7 +23,7 @@ from rental_operator.controllers import context
 from rental_operator.reconcilers import stock
 from rental_operator.runtime import batching
 
-__all__ = ["is_current", "records_unit", "refresh", "release", "reserve"]
+__all__ = ["enqueue_refresh", "is_current", "records_unit", "refresh", "release", "reserve"]
 
 logger = logging.getLogger(__name__)
 RESOURCE = api_purifier.RESOURCE
@@ -160,6 +160,11 @@ def is_current(body: dict[str, Any]) -> bool:
         and status.get("observedGeneration") == body["metadata"].get("generation")
         and status.get("available") == max(stock_units - allocated, 0)
     )
+
+
+def enqueue_refresh(ctx: context.Context, namespace: str, name: str) -> None:
+    """Refresh the Purifier's status as soon as a worker is free."""
+    ctx.scheduler.call_later(("purifier", namespace, name), 0.0, lambda: refresh(ctx, namespace, name))
 
 
 def refresh(ctx: context.Context, namespace: str, name: str) -> None:

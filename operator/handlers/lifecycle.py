@@ -22,19 +22,22 @@ from rental_operator.runtime import scheduler
 __all__ = ["configure", "login", "shutdown", "start_mypage", "stop_mypage"]
 
 logger = logging.getLogger(__name__)
+WORKERS = 64  # concurrent reconciliations (each holds its object's lock; see runtime.scheduler)
 
 
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     config = memo["settings"]
-    settings.execution.max_workers = 64
+    # The handlers are async and only queue work; the controllers run on the scheduler's workers.
+    settings.execution.max_workers = 4
     settings.posting.level = logging.WARNING  # Kopf's own Events only for trouble; the saga posts its own
     settings.watching.server_timeout = 300
     settings.networking.request_timeout = 30
     kube = kubeapi.Kube(kubeapi.load_client(memo.get("kubeconfig")))
     recorder = kubeapi.EventRecorder(kube)
     recorder.start()
-    requeue = scheduler.Scheduler()
+    # Passes mostly wait on the API server and the partners: many threads, little CPU each.
+    requeue = scheduler.Scheduler(workers=WORKERS)
     requeue.start()
     memo["context"] = context.Context(
         settings=config,
@@ -48,7 +51,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
         scheduler=requeue,
     )
     ctx: context.Context = memo["context"]
-    metrics.register_state_collector(ctx.rentals.values, ctx.purifiers.values, ctx.scheduler.pending)
+    metrics.register_state_collector(ctx.rentals.summaries, ctx.purifiers.values, ctx.scheduler.pending)
     metrics.serve(config.metrics_port, config.metrics_address)
     logger.info(
         "operator configured: payments at %s, shipping at %s", config.payment_url, config.shipping_url

@@ -1,8 +1,12 @@
-"""The Kopf event handlers: every watch event feeds the stores and triggers the kind's controller.
+"""The Kopf event handlers: every watch event feeds the stores and queues the kind's controller.
 
-All decorators of the operator live here, each a thin wrapper: record the object, call the
-controller. Payment and Delivery controllers reconcile their owning Rental themselves after a
-change, which is how a sibling's status drives the saga forward.
+All decorators of the operator live here, each a thin async wrapper run in Kopf's event loop: record
+the object, queue a reconciliation of it (runtime.scheduler, no delay) and return. The controllers
+run on the scheduler's workers, not in Kopf's handler executor, so a burst of thousands of events
+waits as one small entry per object instead of thousands of handler calls holding their bodies, and
+an object that changes again while it waits is reconciled once. Payment and Delivery controllers
+reconcile their owning Rental themselves after a change, which is how a sibling's status drives the
+saga forward.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ __all__ = [
 ]
 
 
-def _record(known: store.Store, event: kopf.RawEvent) -> dict[str, Any] | None:
+def _record(known: store.Store[Any], event: kopf.RawEvent) -> dict[str, Any] | None:
     """Feed the store; the object to act on, or None when it was deleted."""
     obj = dict(event["object"])
     if event["type"] == "DELETED":
@@ -54,32 +58,32 @@ async def purifier_mypage(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> No
 
 
 @kopf.on.event(rental.RESOURCE.group, rental.RESOURCE.version, rental.RESOURCE.plural)
-def rental_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+async def rental_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     ctx: context.Context = memo["context"]
     obj = _record(ctx.rentals, event)
     if obj is not None:
-        rentals.reconcile(ctx, obj["metadata"]["namespace"], obj["metadata"]["name"])
+        rentals.enqueue(ctx, obj["metadata"]["namespace"], obj["metadata"]["name"])
 
 
 @kopf.on.event(payment.RESOURCE.group, payment.RESOURCE.version, payment.RESOURCE.plural)
-def payment_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+async def payment_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     ctx: context.Context = memo["context"]
     obj = _record(ctx.payments, event)
     if obj is not None:
-        payments.reconcile(ctx, obj["metadata"]["namespace"], obj["metadata"]["name"])
+        payments.enqueue(ctx, obj["metadata"]["namespace"], obj["metadata"]["name"])
 
 
 @kopf.on.event(delivery.RESOURCE.group, delivery.RESOURCE.version, delivery.RESOURCE.plural)
-def delivery_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+async def delivery_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     ctx: context.Context = memo["context"]
     obj = _record(ctx.deliveries, event)
     if obj is not None:
-        deliveries.reconcile(ctx, obj["metadata"]["namespace"], obj["metadata"]["name"])
+        deliveries.enqueue(ctx, obj["metadata"]["namespace"], obj["metadata"]["name"])
 
 
 @kopf.on.event(purifier.RESOURCE.group, purifier.RESOURCE.version, purifier.RESOURCE.plural)
-def purifier_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+async def purifier_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     ctx: context.Context = memo["context"]
     obj = _record(ctx.purifiers, event)
     if obj is not None and not stock.is_current(obj):
-        stock.refresh(ctx, obj["metadata"]["namespace"], obj["metadata"]["name"])
+        stock.enqueue_refresh(ctx, obj["metadata"]["namespace"], obj["metadata"]["name"])

@@ -4,6 +4,9 @@ Kopf's timers would do this per object, but they put a finalizer on every object
 per object and another per deletion); this keeps the schedule in memory instead. Losing it on a
 restart is fine: on start every object is listed again and reconciled, which re-creates its schedule.
 The earliest request per key wins, so a burst of retries for one object collapses into one call.
+Watch events are handed over here too (with no delay): the Kopf handler returns at once, a flood of
+events waits as one small entry per object rather than as a handler call each with its body, and the
+events for an object that arrive while it waits for a worker cost nothing more.
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ class Scheduler:
         self._wakeup = threading.Condition()
         self._stopping = False
         self._pool = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="requeue")
+        # A due call is handed to the pool only when a worker is free: until then it stays in `_due`,
+        # where later requests for the same key merge into it instead of queueing a second pass.
+        self._slots = threading.Semaphore(workers)
         self._thread = threading.Thread(target=self._run, name="scheduler", daemon=True)
 
     def start(self) -> None:
@@ -58,23 +64,27 @@ class Scheduler:
 
     def _run(self) -> None:
         while True:
+            self._slots.acquire()
             with self._wakeup:
                 while not self._stopping and (not self._heap or self._heap[0][0] > time.monotonic()):
                     timeout = self._heap[0][0] - time.monotonic() if self._heap else None
                     self._wakeup.wait(timeout)
                 if self._stopping:
+                    self._slots.release()
                     return
                 due, _, key = heapq.heappop(self._heap)
                 entry = self._due.get(key)
                 if entry is None or entry[0] != due:
+                    self._slots.release()
                     continue  # superseded by an earlier request, which already ran or will
                 del self._due[key]
                 callback = entry[1]
             self._pool.submit(self._call, key, callback)
 
-    @staticmethod
-    def _call(key: Hashable, callback: Callable[[], None]) -> None:
+    def _call(self, key: Hashable, callback: Callable[[], None]) -> None:
         try:
             callback()
         except Exception:
             logger.exception("scheduled work for %s failed", key)
+        finally:
+            self._slots.release()

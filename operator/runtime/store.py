@@ -6,17 +6,28 @@ watch to echo it back. "Newest" compares resourceVersions as integers: the API s
 issues them from one increasing revision counter, and Kubernetes now documents them as comparable
 (KEP-5504) for exactly this use. Reading something stale is safe anyway: every write is guarded by the
 resourceVersion it was decided on, so a stale decision fails with a conflict and is made again.
+
+Objects are kept packed (compact JSON, `managedFields` dropped), not as dicts: an operator with ten
+thousand rentals present keeps thirty thousand objects, and a parsed Rental costs several times its
+JSON. Reading unpacks a private copy (tens of microseconds, far below the API round trip it saves).
+What is read about every object at once (the metrics gauges) is kept beside it as a small summary
+computed when the object is recorded, so a scrape does not unpack anything.
 Called by the Kopf event handlers (feeding) and the controllers (reading and feeding).
 """
 
 from __future__ import annotations
 
+import json
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
 
 __all__ = ["Store"]
 
 Key = tuple[str, str]
+S = TypeVar("S")
+
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False).encode
 
 
 def _version(obj: dict[str, Any]) -> int:
@@ -26,9 +37,14 @@ def _version(obj: dict[str, Any]) -> int:
         return 0
 
 
-class Store:
-    def __init__(self) -> None:
-        self._objects: dict[Key, dict[str, Any]] = {}
+def _no_summary(obj: dict[str, Any]) -> None:
+    return None
+
+
+class Store(Generic[S]):
+    def __init__(self, summarize: Callable[[dict[str, Any]], S] = _no_summary) -> None:  # type: ignore[assignment]
+        self._objects: dict[Key, tuple[int, bytes, S]] = {}
+        self._summarize = summarize
         self._lock = threading.Lock()
 
     @staticmethod
@@ -43,29 +59,48 @@ class Store:
         """
         if "managedFields" in obj.get("metadata", {}):
             obj = {**obj, "metadata": {k: v for k, v in obj["metadata"].items() if k != "managedFields"}}
-        key = self.key_of(obj)
+        key, version = self.key_of(obj), _version(obj)
         with self._lock:
             known = self._objects.get(key)
-            if known is not None and _version(known) > _version(obj):
-                return known
-            self._objects[key] = obj
-            return obj
+            if known is not None and known[0] > version:
+                return _unpack(known[1])
+        packed = _encode(obj).encode()
+        summary = self._summarize(obj)
+        with self._lock:
+            known = self._objects.get(key)
+            if known is not None and known[0] > version:
+                return _unpack(known[1])  # a newer one came in meanwhile
+            self._objects[key] = (version, packed, summary)
+        return obj
 
     def forget(self, obj: dict[str, Any]) -> None:
         key = self.key_of(obj)
         with self._lock:
             known = self._objects.get(key)
-            if known is not None and _version(known) <= _version(obj):
+            if known is not None and known[0] <= _version(obj):
                 del self._objects[key]
 
     def get(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """A private copy of the newest known version (the caller may change it freely)."""
         with self._lock:
-            return self._objects.get((namespace, name))
+            known = self._objects.get((namespace, name))
+        return _unpack(known[1]) if known is not None else None
 
     def values(self) -> list[dict[str, Any]]:
         with self._lock:
-            return list(self._objects.values())
+            packed = [known[1] for known in self._objects.values()]
+        return [_unpack(p) for p in packed]
+
+    def summaries(self) -> list[S]:
+        """The summary of every object, as computed when it was recorded."""
+        with self._lock:
+            return [known[2] for known in self._objects.values()]
 
     def __len__(self) -> int:
         with self._lock:
             return len(self._objects)
+
+
+def _unpack(packed: bytes) -> dict[str, Any]:
+    obj: dict[str, Any] = json.loads(packed)
+    return obj

@@ -1,4 +1,5 @@
-"""runtime.store: the newest resourceVersion of each object wins; forgetting never drops a newer one."""
+"""runtime.store: the newest resourceVersion of each object wins; forgetting never drops a newer one;
+objects are kept packed, read as private copies, with a summary kept beside each."""
 
 from __future__ import annotations
 
@@ -23,8 +24,8 @@ def _obj(
 def test_observe_records_and_returns_the_object() -> None:
     objects = store.Store()
     obj = _obj(rv=5)
-    assert objects.observe(obj) is obj
-    assert objects.get("shop", "r1") is obj
+    assert objects.observe(obj) == obj
+    assert objects.get("shop", "r1") == obj
     assert len(objects) == 1
 
 
@@ -32,31 +33,31 @@ def test_newer_version_replaces() -> None:
     objects = store.Store()
     objects.observe(_obj(rv=5, spec="old"))
     newer = _obj(rv=6, spec="new")
-    assert objects.observe(newer) is newer
-    assert objects.get("shop", "r1") is newer
+    assert objects.observe(newer) == newer
+    assert objects.get("shop", "r1") == newer
 
 
 def test_older_version_is_ignored_and_the_newer_returned() -> None:
     objects = store.Store()
     newer = objects.observe(_obj(rv=10, spec="new"))
     stale = _obj(rv=9, spec="old")
-    assert objects.observe(stale) is newer
-    assert objects.get("shop", "r1") is newer
+    assert objects.observe(stale) == newer
+    assert objects.get("shop", "r1") == newer
 
 
 def test_versions_compare_as_numbers_not_strings() -> None:
     objects = store.Store()
     ten = objects.observe(_obj(rv="10"))
-    assert objects.observe(_obj(rv="9")) is ten  # "9" > "10" as strings
+    assert objects.observe(_obj(rv="9")) == ten  # "9" > "10" as strings
     hundred = _obj(rv="100")
-    assert objects.observe(hundred) is hundred
+    assert objects.observe(hundred) == hundred
 
 
 @pytest.mark.parametrize("rv", [None, "", "not-a-number"])
 def test_unreadable_version_never_replaces_a_known_one(rv: str | None) -> None:
     objects = store.Store()
     known = objects.observe(_obj(rv=3))
-    assert objects.observe(_obj(rv=rv)) is known
+    assert objects.observe(_obj(rv=rv)) == known
 
 
 def test_objects_are_keyed_by_namespace_and_name() -> None:
@@ -67,7 +68,7 @@ def test_objects_are_keyed_by_namespace_and_name() -> None:
     assert (objects.get("a", "r1"), objects.get("b", "r1"), objects.get("a", "r2")) == (a, b, c)
     assert objects.get("c", "r1") is None
     assert len(objects) == 3
-    assert sorted(id(o) for o in objects.values()) == sorted(id(o) for o in (a, b, c))
+    assert sorted(objects.values(), key=store.Store.key_of) == [a, c, b]
     assert store.Store.key_of(a) == ("a", "r1")
 
 
@@ -75,8 +76,8 @@ def test_recreated_object_replaces_the_deleted_one() -> None:
     objects = store.Store()
     objects.observe(_obj(rv=5, uid="old"))
     recreated = _obj(rv=8, uid="new")
-    assert objects.observe(recreated) is recreated
-    assert objects.observe(_obj(rv=6, uid="old")) is recreated  # a late event of the old one
+    assert objects.observe(recreated) == recreated
+    assert objects.observe(_obj(rv=6, uid="old")) == recreated  # a late event of the old one
 
 
 def test_forget_removes_the_same_or_an_older_version() -> None:
@@ -96,7 +97,7 @@ def test_forget_keeps_a_newer_object() -> None:
     objects = store.Store()
     recreated = objects.observe(_obj(rv=9, uid="new"))
     objects.forget(_obj(rv=5, uid="old"))
-    assert objects.get("shop", "r1") is recreated
+    assert objects.get("shop", "r1") == recreated
 
 
 def test_forget_of_an_unknown_object_is_a_noop() -> None:
@@ -137,3 +138,43 @@ def test_concurrent_observers_end_with_the_newest() -> None:
     known = objects.get("shop", "r1")
     assert known is not None
     assert known["metadata"]["resourceVersion"] == "400"
+
+
+def test_reads_are_private_copies() -> None:
+    objects = store.Store()
+    obj = objects.observe(_obj(rv=5, status={"phase": "Pending"}))
+    copy = objects.get("shop", "r1")
+    assert copy == obj and copy is not obj
+    assert copy is not None
+    copy["status"]["phase"] = "Confirmed"
+    obj["status"]["phase"] = "Rejected"  # nor does changing what was recorded after the fact
+    assert objects.get("shop", "r1") == _obj(rv=5, status={"phase": "Pending"})
+
+
+def test_managed_fields_are_not_kept() -> None:
+    objects = store.Store()
+    obj = _obj(rv=5)
+    obj["metadata"]["managedFields"] = [{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}]
+    recorded = objects.observe(obj)
+    assert "managedFields" not in recorded["metadata"]
+    assert objects.get("shop", "r1") == _obj(rv=5)
+    assert "managedFields" in obj["metadata"]  # the caller's object is left alone
+
+
+def test_unicode_survives_packing() -> None:
+    objects = store.Store()
+    objects.observe(_obj(rv=5, spec={"address": "서울 강남구 \u200f<b>\x00 🚰"}))
+    known = objects.get("shop", "r1")
+    assert known is not None
+    assert known["spec"]["address"] == "서울 강남구 \u200f<b>\x00 🚰"
+
+
+def test_summaries_follow_the_newest_version_and_forgetting() -> None:
+    objects: store.Store[str] = store.Store(lambda obj: str(obj.get("spec")))
+    objects.observe(_obj("r1", 5, spec="a"))
+    objects.observe(_obj("r2", 1, spec="b"))
+    objects.observe(_obj("r1", 4, spec="stale"))
+    objects.observe(_obj("r1", 6, spec="c"))
+    assert sorted(objects.summaries()) == ["b", "c"]
+    objects.forget(_obj("r2", 1))
+    assert objects.summaries() == ["c"]
