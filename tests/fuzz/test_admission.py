@@ -49,12 +49,13 @@ from rental_operator.partners import sms
 pytestmark = pytest.mark.cluster
 
 EXAMPLES = int(os.environ.get("RENTAL_FUZZ_EXAMPLES", "240"))
+CHANGES = EXAMPLES // 3
 SUMMARY = Path(__file__).resolve().parents[2] / "artifacts" / "fuzz-summary.json"
 GROUP, VERSION = "rental.purifier.io", "v1alpha1"
 RESTING = {"Confirmed", "Cancelled", "Rejected"}
 # Purifiers the rentals point at: plenty of stock, none, one that never exists, and fuzzed ones.
 STOCKED, EMPTY, MISSING = "fuzz-stocked", "fuzz-empty", "fuzz-missing"
-TARGETS = [STOCKED, STOCKED, EMPTY, MISSING, "fp-0", "fp-1", "fp-2"]
+TARGETS = [STOCKED, STOCKED, STOCKED, STOCKED, EMPTY, MISSING, "fp-1", "fp-2"]
 
 SPECIALS = [
     "<script>alert(1)</script>",
@@ -221,11 +222,47 @@ def cases(draw: st.DrawFn, names: Iterator[int]) -> Case:
     name = f"fp-{number}" if kind == "Purifier" else f"fr-{number}"
     spec = draw(purifier_specs if kind == "Purifier" else rental_specs)
     manifest = {"apiVersion": f"{GROUP}/{VERSION}", "kind": kind, "metadata": {"name": name}, "spec": spec}
+    if draw(st.booleans()):  # free text the operator never reads, but stores and passes around
+        manifest["metadata"]["annotations"] = {"fuzz.example.com/note": draw(hostile_text(0, 4000))}
     if not draw(st.booleans()):  # about half are broken
         return Case(kind, manifest, None)
     path, values = draw(st.sampled_from(PURIFIER_BREAKS if kind == "Purifier" else RENTAL_BREAKS))
     _set(manifest, path, draw(values))
     return Case(kind, manifest, path)
+
+
+# Changes to admitted objects: (path, value, broken path or None). A merge patch's null removes a field.
+PURIFIER_CHANGES = st.one_of(
+    st.tuples(
+        st.just("spec.stock"), schema_int(api_purifier.PurifierSpec, "stock", ceiling=2**40), st.none()
+    ),
+    st.tuples(st.just("spec.model"), schema_text(api_purifier.PurifierSpec, "model"), st.none()),
+    st.tuples(st.just("spec.displayName"), schema_text(api_purifier.PurifierSpec, "displayName"), st.none()),
+    st.tuples(st.just("spec.monthlyFee"), schema_int(api_purifier.PurifierSpec, "monthlyFee"), st.none()),
+    st.tuples(
+        st.just("spec.stock"), st.one_of(st.integers(max_value=-1), WRONG_TYPES), st.just("spec.stock")
+    ),
+    st.tuples(st.just("spec.model"), st.sampled_from(["", None, "모" * 201]), st.just("spec.model")),
+    st.tuples(st.just("spec.currency"), st.sampled_from(["won", "", 410]), st.just("spec.currency")),
+    st.tuples(st.just("spec.shelf"), st.integers(), st.just("spec.shelf")),
+)
+
+
+RENTAL_CHANGES = st.one_of(
+    st.tuples(st.just("spec.cancelled"), st.just(True), st.none()),
+    st.tuples(st.just("spec.customer.name"), schema_text(api_rental.Customer, "name"), st.none()),
+    st.tuples(st.just("spec.customer.address"), schema_text(api_rental.Customer, "address"), st.none()),
+    st.tuples(st.just("spec.months"), schema_int(api_rental.RentalSpec, "months"), st.none()),
+    st.tuples(
+        st.just("spec.purifier"), st.sampled_from(["fuzz-other", "Bad Name"]), st.just("spec.purifier")
+    ),
+    st.tuples(st.just("spec.months"), st.sampled_from([0, 61, "6"]), st.just("spec.months")),
+    st.tuples(
+        st.just("spec.customer.phone"), st.sampled_from(["", "12345", None]), st.just("spec.customer.phone")
+    ),
+    # A one-way flag: back to false is refused once it is true (and a no-op before).
+    st.tuples(st.just("spec.cancelled"), st.just(False), st.just("spec.cancelled")),
+)
 
 
 # --- checks on what the operator produced ----------------------------------------------------------------
@@ -321,46 +358,83 @@ class FuzzRun:
         self.counts: collections.Counter[str] = collections.Counter()
         self.admitted: dict[str, list[str]] = {"purifiers": [], "rentals": []}
         self.customers: set[str] = set()
+        self.cancelled: set[str] = set()
         self.problems: list[str] = []
         self.rejections: dict[str, str] = {}  # one sample message per broken field, for the docs
         self.figures: dict[str, Any] = {}
+
+    def _admitted(self, what: str, broken: str | None, call: Callable[[], object]) -> bool:
+        """Send one request; record whether admission did what `broken` says it should."""
+        try:
+            call()
+        except kubernetes.client.ApiException as error:
+            self.counts[f"{what} rejected"] += 1
+            message = str(json.loads(error.body or "{}").get("message", error.body))
+            if broken is None:
+                self.problems.append(f"a valid {what} was rejected ({error.status}): {message[:300]}")
+            elif broken not in message:
+                self.problems.append(f"rejection of a broken {broken} does not name it: {message[:300]}")
+            else:
+                self.rejections.setdefault(broken, message[:240])
+            return False
+        self.counts[f"{what} admitted"] += 1
+        if broken is not None:
+            self.problems.append(f"a {what} with a broken {broken} was admitted")
+        return True
 
     def create(self, case: Case) -> None:
         plural = "purifiers" if case.kind == "Purifier" else "rentals"
         self.counts["tried"] += 1
         self.counts[f"tried {case.kind}"] += 1
-        try:
-            self.cluster.custom.create_namespaced_custom_object(
+
+        def call() -> object:
+            return self.cluster.custom.create_namespaced_custom_object(
                 GROUP, VERSION, self.cluster.namespace, plural, case.manifest, field_validation="Strict"
             )
-        except kubernetes.client.ApiException as error:
+
+        if not self._admitted("create", case.broken, call):
             self.counts["rejected at admission"] += 1
-            message = str(json.loads(error.body or "{}").get("message", error.body))
-            if case.broken is None:
-                self.problems.append(f"a valid {case.kind} was rejected ({error.status}): {message[:300]}")
-            elif case.broken not in message:
-                self.problems.append(f"rejection of a broken {case.broken} does not name it: {message[:300]}")
-            else:
-                self.rejections.setdefault(case.broken, message[:240])
             return
         self.counts["admitted"] += 1
         self.admitted[plural].append(case.manifest["metadata"]["name"])
-        if case.broken is not None:
-            self.problems.append(
-                f"a {case.kind} with a broken {case.broken} was admitted: {case.manifest!r:.300}"
-            )
         if case.kind == "Rental":
             self.customers.add(case.manifest["spec"]["customer"]["id"])
+            if case.manifest["spec"].get("cancelled") is True:
+                self.cancelled.add(case.manifest["metadata"]["name"])
+
+    def change(self, plural: str, name: str, path: str, value: Any, broken: str | None) -> None:
+        """A merge patch of one field of an admitted object (`broken`: the field admission must name)."""
+        patch: dict[str, Any] = {}
+        _set(patch, path, value)
+        self.counts["changes tried"] += 1
+
+        def call() -> object:
+            return self.cluster.custom.patch_namespaced_custom_object(
+                GROUP,
+                VERSION,
+                self.cluster.namespace,
+                plural,
+                name,
+                patch,
+                field_validation="Strict",
+                _content_type="application/merge-patch+json",
+            )
+
+        if self._admitted("change", broken, call) and path == "spec.cancelled" and value is True:
+            self.cancelled.add(name)
 
     def at_rest(self) -> tuple[list[str], list[str]]:
         """(names at rest, descriptions of those not at rest) among the admitted objects."""
         rested, waiting = [], []
         for rental in self.cluster.items("rentals"):
-            name, phase = rental["metadata"]["name"], rental.get("status", {}).get("phase")
+            name, status = rental["metadata"]["name"], rental.get("status", {})
+            # Resting, and decided on the current spec (a change just made bumps the generation).
+            done = (
+                status.get("phase") in RESTING
+                and status.get("observedGeneration") == rental["metadata"]["generation"]
+            )
             if name in self.admitted["rentals"]:
-                (rested if phase in RESTING else waiting).append(
-                    name if phase in RESTING else f"{name}: {phase}"
-                )
+                (rested if done else waiting).append(name if done else f"{name}: {status.get('phase')}")
         for body in self.cluster.items("purifiers"):
             name, seen = body["metadata"]["name"], body.get("status", {}).get("observedGeneration")
             if name in self.admitted["purifiers"]:
@@ -457,6 +531,9 @@ class FuzzRun:
             "admitted": self.counts["admitted"],
             "admitted_by_kind": {kind: len(names) for kind, names in self.admitted.items()},
             "handled": self.counts["handled"],
+            "changes_tried": self.counts["changes tried"],
+            "changes_rejected_at_admission": self.counts["change rejected"],
+            "changes_admitted": self.counts["change admitted"],
             **self.figures,
             "problems": self.problems,
             "sample_rejections": dict(sorted(self.rejections.items())),
@@ -486,11 +563,32 @@ def test_hostile_manifests_are_rejected_at_admission_or_handled(
     def apply(case: Case) -> None:
         run.create(case)
 
+    @hypothesis.settings(
+        max_examples=CHANGES,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        phases=[hypothesis.Phase.generate],
+        suppress_health_check=list(hypothesis.HealthCheck),
+    )
+    @hypothesis.given(data=st.data())
+    def change(data: st.DataObject) -> None:
+        plural = data.draw(st.sampled_from(sorted(p for p, names in run.admitted.items() if names)))
+        name = data.draw(st.sampled_from(run.admitted[plural]))
+        path, value, broken = data.draw(PURIFIER_CHANGES if plural == "purifiers" else RENTAL_CHANGES)
+        if path == "spec.cancelled" and value is False and name not in run.cancelled:
+            broken = None  # still false: nothing to refuse
+        run.change(plural, name, path, value, broken)
+
     started = time.monotonic()
     apply()
     run.figures["seconds_to_apply"] = round(time.monotonic() - started, 1)
     run.settle(timeout=180)
     run.figures["seconds_to_rest"] = round(time.monotonic() - started, 1)
+    # Then changes to what was admitted, while the operator works on them; and to rest again.
+    change()
+    run.settle(timeout=180)
+    run.figures["seconds_to_rest_after_changes"] = round(time.monotonic() - started, 1)
     run.check_texts(gateway)
     run.check_mypage(operator.mypage_port)
     run.check_operator(operator)
