@@ -493,6 +493,13 @@ class FuzzRun:
         """MyPage answers every customer who has a rental, with a page whose tags are the template's."""
         checked = 0
         for customer in sorted(self.customers):
+            if customer in (".", ".."):
+                # Admitted, but a dot segment no URL can carry: tests/unit/mypage/test_pages_hostile.py
+                # has the known failure; counted, not checked here.
+                self.figures["customers_whose_page_no_url_reaches"] = 1 + self.figures.get(
+                    "customers_whose_page_no_url_reaches", 0
+                )
+                continue
             quoted = urllib.parse.quote(customer, safe="")
             status, body = fetch(f"http://127.0.0.1:{port}/mypage/{quoted}")
             api_status, api_body = fetch(f"http://127.0.0.1:{port}/api/v1/customers/{quoted}/rentals")
