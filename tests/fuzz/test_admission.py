@@ -16,8 +16,9 @@ does (`fieldValidation=Strict`), with the operator and the reference gateway run
 - afterwards the operator is still running, has logged no traceback, and still serves: a canary
   rental created after the batch is Confirmed.
 
-Bounded and reproducible: `EXAMPLES` examples, derandomized, no shrinking phase; the counts go to
-`artifacts/fuzz-summary.json` and the terminal summary (tests/fuzz/conftest.py).
+Bounded and reproducible: `EXAMPLES` examples of a valid and a broken manifest each, then `CHANGES`
+changes, a fixed seed, no shrinking phase; the counts go to `artifacts/fuzz-summary.json` and the
+terminal summary (tests/fuzz/conftest.py).
 """
 
 from __future__ import annotations
@@ -48,8 +49,11 @@ from rental_operator.partners import sms
 
 pytestmark = pytest.mark.cluster
 
-EXAMPLES = int(os.environ.get("RENTAL_FUZZ_EXAMPLES", "240"))
-CHANGES = EXAMPLES // 3
+EXAMPLES = int(os.environ.get("RENTAL_FUZZ_EXAMPLES", "120"))  # two manifests each
+CHANGES = EXAMPLES * 2 // 3
+# A fixed seed rather than `derandomize`: hypothesis derives that one from the test's signature, whose
+# repr names this module, and pytest names it differently depending on which other tests it collects.
+SEED = 20261124
 SUMMARY = Path(__file__).resolve().parents[2] / "artifacts" / "fuzz-summary.json"
 GROUP, VERSION = "rental.purifier.io", "v1alpha1"
 RESTING = {"Confirmed", "Cancelled", "Rejected"}
@@ -216,7 +220,7 @@ class Case:
 
 
 @st.composite
-def cases(draw: st.DrawFn, names: Iterator[int]) -> Case:
+def case(draw: st.DrawFn, names: Iterator[int], *, broken: bool) -> Case:
     kind = draw(st.sampled_from(["Purifier", "Rental"]))
     number = next(names)
     name = f"fp-{number}" if kind == "Purifier" else f"fr-{number}"
@@ -224,11 +228,16 @@ def cases(draw: st.DrawFn, names: Iterator[int]) -> Case:
     manifest = {"apiVersion": f"{GROUP}/{VERSION}", "kind": kind, "metadata": {"name": name}, "spec": spec}
     if draw(st.booleans()):  # free text the operator never reads, but stores and passes around
         manifest["metadata"]["annotations"] = {"fuzz.example.com/note": draw(hostile_text(0, 4000))}
-    if not draw(st.booleans()):  # about half are broken
+    if not broken:
         return Case(kind, manifest, None)
     path, values = draw(st.sampled_from(PURIFIER_BREAKS if kind == "Purifier" else RENTAL_BREAKS))
     _set(manifest, path, draw(values))
     return Case(kind, manifest, path)
+
+
+def cases(names: Iterator[int]) -> st.SearchStrategy[tuple[Case, Case]]:
+    """A valid case and a broken one per example: half and half, whatever hypothesis favours."""
+    return st.tuples(case(names, broken=False), case(names, broken=True))
 
 
 # Changes to admitted objects: (path, value, broken path or None). A merge patch's null removes a field.
@@ -561,23 +570,24 @@ def test_hostile_manifests_are_rejected_at_admission_or_handled(
     @hypothesis.settings(
         max_examples=EXAMPLES,
         deadline=None,
-        derandomize=True,
         database=None,
         phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],  # no shrinking: bounded work
         suppress_health_check=list(hypothesis.HealthCheck),
     )
-    @hypothesis.given(case=cases(numbers))
-    def apply(case: Case) -> None:
-        run.create(case)
+    @hypothesis.seed(SEED)
+    @hypothesis.given(pair=cases(numbers))
+    def apply(pair: tuple[Case, Case]) -> None:
+        for each in pair:
+            run.create(each)
 
     @hypothesis.settings(
         max_examples=CHANGES,
         deadline=None,
-        derandomize=True,
         database=None,
         phases=[hypothesis.Phase.generate],
         suppress_health_check=list(hypothesis.HealthCheck),
     )
+    @hypothesis.seed(SEED)
     @hypothesis.given(data=st.data())
     def change(data: st.DataObject) -> None:
         plural = data.draw(st.sampled_from(sorted(p for p, names in run.admitted.items() if names)))
@@ -604,7 +614,7 @@ def test_hostile_manifests_are_rejected_at_admission_or_handled(
     SUMMARY.write_text(json.dumps(run.summary(), indent=2, ensure_ascii=False) + "\n")
     assert not run.problems, "\n".join(run.problems)
     assert run.counts["admitted"] == run.counts["handled"]
-    assert run.counts["tried"] == EXAMPLES
+    assert run.counts["tried"] == 2 * EXAMPLES
 
 
 def test_the_strategies_build_what_the_models_accept() -> None:
@@ -612,8 +622,9 @@ def test_the_strategies_build_what_the_models_accept() -> None:
     numbers = iter(range(10**6))
     seen: collections.Counter[str] = collections.Counter()
 
-    @hypothesis.settings(max_examples=150, deadline=None, derandomize=True, database=None)
-    @hypothesis.given(case=cases(numbers))
+    @hypothesis.settings(max_examples=150, deadline=None, database=None)
+    @hypothesis.seed(SEED)
+    @hypothesis.given(case=st.one_of(case(numbers, broken=False), case(numbers, broken=True)))
     def check(case: Case) -> None:
         model: Callable[[Any], Any] = (
             api_purifier.Purifier.model_validate
