@@ -59,7 +59,7 @@ __all__ = [
     "path_segment",
 ]
 
-POOL_SIZE = 20  # Kopf's default worker pool is in this range; one connection per concurrent call.
+POOL_SIZE = 64  # as many as the operator's reconciliation workers (handlers.lifecycle.WORKERS)
 DEFAULT_TIMEOUT_SECONDS = 5.0  # for partners whose timeout the settings do not name (shipping, SMS)
 MAX_KEY_LENGTH = 255
 USER_AGENT = "rental-operator (purifier rental; partners client)"
