@@ -159,8 +159,15 @@ class Watcher:
         self._stop.set()
 
     def _run(self) -> None:
+        # Resume from the last resourceVersion seen: a watch restarted without it lists every rental
+        # again, which at 10,000 rentals took longer than the watch's own timeout and left the
+        # figures minutes behind the cluster.
+        version: str | None = None
         while not self._stop.is_set():
             watch = kubernetes.watch.Watch()
+            options: dict[str, Any] = {"timeout_seconds": 60, "allow_watch_bookmarks": True}
+            if version:
+                options["resource_version"] = version
             try:
                 for event in watch.stream(
                     self.custom.list_namespaced_custom_object,
@@ -168,10 +175,13 @@ class Watcher:
                     VERSION,
                     self.namespace,
                     "rentals",
-                    timeout_seconds=30,
+                    **options,
                 ):
                     now = time.monotonic()
                     obj = event["object"]
+                    version = obj["metadata"].get("resourceVersion") or version
+                    if event["type"] == "BOOKMARK":
+                        continue
                     name, status = obj["metadata"]["name"], obj.get("status") or {}
                     if status.get("phase") == "Confirmed":
                         self.confirmed.setdefault(name, now)
@@ -185,6 +195,10 @@ class Watcher:
                     if self._stop.is_set():
                         watch.stop()
                         return
+            except kubernetes.client.ApiException as error:
+                if error.status == 410:
+                    version = None  # too old: list again
+                log(f"watch restarted: {error.status} {error.reason}")
             except Exception as error:  # a dropped watch is resumed
                 log(f"watch restarted: {error}")
 
