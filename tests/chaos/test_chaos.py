@@ -35,7 +35,10 @@ def test_kills_restarts_and_partner_faults_break_no_invariant(tmp_path: Path) ->
     # The storm happened as scheduled (else a green run would prove nothing) ...
     assert figures.kills == SETTINGS.kills
     assert figures.restarts == {"etcd": 1, "kube-apiserver": 1}
-    assert {"error", "spike", "outage"} <= set(figures.faults_injected), figures.faults_injected
+    assert {"error", "spike"} <= set(figures.faults_injected), figures.faults_injected
+    assert {"outage", "drop"} & set(figures.faults_injected), figures.faults_injected
+    interrupting = [count for count in figures.in_flight_at_kills if count > 0]
+    assert len(interrupting) >= SETTINGS.kills // 2, figures.in_flight_at_kills  # kills cut into work
     assert figures.cancels and figures.deletes
     # ... every resting phase was reached by some rental ...
     assert {"Confirmed", "Cancelled", "Rejected"} <= set(figures.phases), figures.phases

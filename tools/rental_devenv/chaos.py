@@ -46,7 +46,7 @@ import kubernetes
 from rental_devenv import controlplane, invariants, testkit
 from rental_gateway import testing
 
-__all__ = ["Event", "Figures", "Settings", "main", "run", "schedule"]
+__all__ = ["Event", "Figures", "Settings", "main", "partner_env", "read_snapshot", "run", "schedule"]
 
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[2]
@@ -85,6 +85,7 @@ class Settings:
     # Shorter than the outage, so rentals deferred by it expire (Rejected, DeferralExpired) and their
     # payments, whose outcome may be unknown after a timeout, must be settled and refunded.
     deferral_seconds: float = 8.0
+    stall_seconds: float = 120.0  # stop waiting for quiescence when nothing changed for this long
     restart_etcd: bool = True
     restart_apiserver: bool = True
 
@@ -187,6 +188,8 @@ class Figures:
     cancels: int = 0
     deletes: int = 0
     kills: int = 0
+    # Rentals not at rest at each kill: work the kill interrupted (0 would mean it tested nothing).
+    in_flight_at_kills: list[int] = dataclasses.field(default_factory=list)
     restarts: dict[str, int] = dataclasses.field(default_factory=dict)
     operator_starts: int = 0
     faults_injected: dict[str, int] = dataclasses.field(default_factory=dict)
@@ -207,7 +210,8 @@ class Figures:
         quiet = f"{self.quiescence_seconds:.1f}s" if self.quiescence_seconds is not None else "not reached"
         lines = [
             f"seed {self.seed}: {self.rentals} rentals, {self.cancels} cancelled, {self.deletes} deleted",
-            f"operator SIGKILLed {self.kills} times ({self.operator_starts} starts); restarts: "
+            f"operator SIGKILLed {self.kills} times ({self.operator_starts} starts), rentals in flight at "
+            f"each kill: {self.in_flight_at_kills}; restarts: "
             + (", ".join(f"{k} x{v}" for k, v in self.restarts.items()) or "none"),
             f"faults injected by the gateway: {json.dumps(self.faults_injected, sort_keys=True)}; "
             f"outage {self.outage_seconds:.0f}s; partner requests {json.dumps(self.partner_requests)}",
@@ -333,23 +337,51 @@ class _World:
         self.gateway.set_faults(**changes)
 
     # -- reading ------------------------------------------------------------------------------------------
-    def snapshot(self, applied: set[str], deleted: set[str]) -> invariants.Snapshot:
-        def listed(plural: str) -> list[dict[str, Any]]:
-            answer = self.cluster.custom.list_namespaced_custom_object(
-                testkit.GROUP, testkit.VERSION, self.namespace, plural, _request_timeout=_CALL_TIMEOUT
-            )
-            return list(answer["items"])
+    def in_flight(self) -> int:
+        """How many rentals are not at rest right now (-1 if the API server did not answer)."""
+        try:
+            return sum(invariants.at_rest(rental) is not None for rental in _listed(self.cluster, "rentals"))
+        except Exception:  # a figure, not a step: never let it stop the run
+            return -1
 
-        return invariants.Snapshot(
-            namespace=self.namespace,
-            rentals=listed("rentals"),
-            payments=listed("payments"),
-            deliveries=listed("deliveries"),
-            purifiers=listed("purifiers"),
-            ledger=self.gateway.ledger(),
-            applied=frozenset(applied),
-            deleted=frozenset(deleted),
-        )
+    def snapshot(self, applied: set[str], deleted: set[str]) -> invariants.Snapshot:
+        return read_snapshot(self.cluster, self.gateway, applied=applied, deleted=deleted)
+
+
+def _listed(cluster: testkit.Cluster, plural: str) -> list[dict[str, Any]]:
+    answer = cluster.custom.list_namespaced_custom_object(
+        testkit.GROUP, testkit.VERSION, cluster.namespace, plural, _request_timeout=_CALL_TIMEOUT
+    )
+    return list(answer["items"])
+
+
+def read_snapshot(
+    cluster: testkit.Cluster,
+    gateway: testing.GatewayProcess,
+    *,
+    applied: set[str] | None = None,
+    deleted: set[str] | None = None,
+) -> invariants.Snapshot:
+    """What the invariant checker reads: the namespace's four kinds and the gateway's ledger."""
+    return invariants.Snapshot(
+        namespace=cluster.namespace,
+        rentals=_listed(cluster, "rentals"),
+        payments=_listed(cluster, "payments"),
+        deliveries=_listed(cluster, "deliveries"),
+        purifiers=_listed(cluster, "purifiers"),
+        ledger=gateway.ledger(),
+        applied=frozenset(applied) if applied is not None else None,
+        deleted=frozenset(deleted or ()),
+    )
+
+
+def partner_env(gateway_url: str) -> dict[str, str]:
+    """The operator's settings that point all three partner systems at one gateway."""
+    return {
+        "RENTAL_PAYMENT_URL": gateway_url,
+        "RENTAL_SHIPPING_URL": gateway_url,
+        "RENTAL_SMS_URL": gateway_url,
+    }
 
 
 def _rental_body(event: Event) -> dict[str, Any]:
@@ -383,6 +415,7 @@ def _execute(
                 deleted.add(event.target)
                 figures.deletes += 1
             case "kill":
+                figures.in_flight_at_kills.append(world.in_flight())
                 world.kill_operator(event.pause)
                 figures.kills += 1
                 log(
@@ -409,11 +442,16 @@ def _execute(
 
 
 def _wait_quiescent(
-    world: _World, applied: set[str], deleted: set[str], deadline: float
+    world: _World, applied: set[str], deleted: set[str], deadline: float, stall: float
 ) -> tuple[invariants.Snapshot, float | None]:
-    """Poll until nothing is left to settle (bounded by `deadline`): the snapshot, and how long it took."""
+    """Poll until nothing is left to settle: the snapshot, and how long it took (None: it did not).
+
+    Bounded by `deadline`, and by `stall`: when the same objects stay unsettled that long with the
+    faults cleared, they are stuck, not slow, and waiting longer only delays the verdict.
+    """
     started = time.monotonic()
     last_report = 0.0
+    last_change, last_pending = started, ""
     while True:
         try:
             snapshot = world.snapshot(applied, deleted)
@@ -423,7 +461,11 @@ def _wait_quiescent(
             pending = [invariants.Violation("Cluster", world.namespace, invariants.Rule.AT_REST, str(error))]
         if not pending:
             return snapshot, time.monotonic() - started
-        if time.monotonic() > deadline:
+        shown = "\n".join(sorted(str(violation) for violation in pending))
+        if shown != last_pending:
+            last_change, last_pending = time.monotonic(), shown
+        if time.monotonic() > deadline or time.monotonic() - last_change > stall:
+            log(f"giving up on quiescence: {len(pending)} unsettled (stuck for {stall:.0f}s, or out of time)")
             return world.snapshot(applied, deleted), None
         if time.monotonic() - last_report > 10:
             last_report = time.monotonic()
@@ -491,13 +533,7 @@ def run(
     events = schedule(settings)
     try:
         gateway.start()
-        operator.env.update(
-            {
-                "RENTAL_PAYMENT_URL": gateway.url,
-                "RENTAL_SHIPPING_URL": gateway.url,
-                "RENTAL_SMS_URL": gateway.url,
-            }
-        )
+        operator.env.update(partner_env(gateway.url))
         world = _World(plane, gateway, operator, namespace)
         stock = max(1, math.ceil(settings.rentals * settings.stock_fraction / settings.purifiers))
         for name in _purifier_names(settings):
@@ -518,7 +554,9 @@ def run(
         world.settle_operator()
         if operator.process is None or operator.process.poll() is not None:
             operator.start(timeout=120)
-        snapshot, figures.quiescence_seconds = _wait_quiescent(world, applied, deleted, deadline)
+        snapshot, figures.quiescence_seconds = _wait_quiescent(
+            world, applied, deleted, deadline, settings.stall_seconds
+        )
         figures.quiescent = figures.quiescence_seconds is not None
         figures.violations = [str(v) for v in invariants.check(snapshot)]
         _tally(figures, snapshot, gateway.stats())
