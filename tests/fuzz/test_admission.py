@@ -53,6 +53,8 @@ EXAMPLES = int(os.environ.get("RENTAL_FUZZ_EXAMPLES", "120"))  # two manifests e
 CHANGES = EXAMPLES * 2 // 3
 # A fixed seed rather than `derandomize`: hypothesis derives that one from the test's signature, whose
 # repr names this module, and pytest names it differently depending on which other tests it collects.
+# The same command draws the same cases; another selection of tests may not, because hypothesis also
+# draws some values from the literals of the modules loaded at the time.
 SEED = 20261124
 SUMMARY = Path(__file__).resolve().parents[2] / "artifacts" / "fuzz-summary.json"
 GROUP, VERSION = "rental.purifier.io", "v1alpha1"
