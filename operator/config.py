@@ -137,10 +137,11 @@ class Settings(pydantic_settings.BaseSettings):
         if value is None:
             return None
         try:
-            text = value.read_text(encoding="ascii")
-        except (OSError, UnicodeDecodeError) as error:
+            # Bytes: bundles such as certifi's carry UTF-8 comments between the certificates.
+            data = value.read_bytes()
+        except OSError as error:
             raise ValueError(f"cannot read {value}: {_reason(error)}") from None
-        if _PEM_CERTIFICATE not in text:
+        if _PEM_CERTIFICATE.encode() not in data:
             raise ValueError(f"{value} holds no PEM certificate ({_PEM_CERTIFICATE})")
         try:
             # The same parser the partner calls use, so a bundle that loads here works there.

@@ -303,6 +303,13 @@ def _ca(tmp_path: Path, name: str) -> Path:
     return certs.ensure_pki(tmp_path / name).ca_cert
 
 
+def test_a_bundle_with_utf8_comments_loads(tmp_path: Path) -> None:
+    # certifi's bundle has comments such as "# Issuer: CN=NetLock Arany (Class Gold) Főtanúsítvány".
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_text("# Issuer: CN=Főtanúsítvány\n" + _ca(tmp_path, "ca").read_text(), encoding="utf-8")
+    assert _load(RENTAL_PARTNER_CA_BUNDLE=str(bundle)).ca_bundle("sms") == str(bundle)
+
+
 def test_no_bundle_means_the_system_trust_store() -> None:
     settings = _load()
     assert [settings.ca_bundle(partner) for partner in config.PARTNERS] == [None, None, None]
