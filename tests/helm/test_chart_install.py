@@ -102,7 +102,14 @@ def test_install_upgrade_and_uninstall_on_a_real_control_plane(fresh_cluster: An
     )
     assert "STATUS: deployed" in upgraded.stdout
     kinds = _assert_every_object_exists(cluster, _manifest(cluster))
-    assert {"role", "rolebinding", "kopfpeering", "horizontalpodautoscaler", "servicemonitor"} <= set(kinds)
+    assert {
+        "role",
+        "rolebinding",
+        "kopfpeering",
+        "horizontalpodautoscaler",
+        "servicemonitor",
+        "configmap",
+    } <= set(kinds)
     assert "clusterkopfpeering" not in kinds
     assert cluster.kubectl("get", "clusterkopfpeerings", "--output", "name").stdout.strip() == ""
     for namespace in ("shop-east", "shop-west"):

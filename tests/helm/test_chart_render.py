@@ -52,6 +52,7 @@ def env_of(deployment: dict[str, Any]) -> dict[str, Any]:
 def test_ci_values_cover_the_main_combinations() -> None:
     assert [path.name for path in CI_VALUES] == [
         "default-values.yaml",
+        "keda-values.yaml",
         "minimal-values.yaml",
         "namespaced-values.yaml",
     ]
