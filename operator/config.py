@@ -297,7 +297,14 @@ class MyPageSettings(pydantic_settings.BaseSettings):
     @pydantic.field_validator("mypage_token_secret_file")
     @classmethod
     def _secret_file_is_long_enough(cls, value: pathlib.Path | None) -> pathlib.Path | None:
-        if value is not None and len(value.read_text().strip()) < MIN_TOKEN_SECRET_LENGTH:
+        if value is None:
+            return None
+        try:
+            text = value.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            # One line naming the variable, not a traceback: e.g. a Secret mounted for another user.
+            raise ValueError(f"cannot read {value}: {_reason(error)}") from None
+        if len(text.strip()) < MIN_TOKEN_SECRET_LENGTH:
             raise ValueError(f"the file must hold a key of at least {MIN_TOKEN_SECRET_LENGTH} characters")
         return value
 

@@ -342,3 +342,22 @@ def test_a_bad_bundle_stops_start_up_naming_the_variable(
     message = _error({**URLS, variable: str(bundle)})
     assert message.startswith(f"configuration error: {variable}: ")
     assert problem in message
+
+
+# --- MyPage's token key file ------------------------------------------------------------------------------
+def test_an_unreadable_token_key_file_is_one_line_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = tmp_path / "token-secret"
+    key.write_text("k" * 40)
+
+    def refuse(self: Path, *args: object, **kwargs: object) -> str:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    # As a Secret volume with defaultMode 0400 is to a non-root user without fsGroup.
+    monkeypatch.setattr(Path, "read_text", refuse)
+    with pytest.raises(config.ConfigError) as caught:
+        config.load_mypage({"RENTAL_MYPAGE_TOKEN_SECRET_FILE": str(key)})
+    assert str(caught.value) == (
+        f"configuration error: RENTAL_MYPAGE_TOKEN_SECRET_FILE: cannot read {key}: Permission denied"
+    )
