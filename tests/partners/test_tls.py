@@ -159,3 +159,25 @@ def test_a_bundle_that_is_not_pem_stops_start_up(
         settings_for(partner_ca_bundle=str(junk))
     assert str(caught.value).startswith("configuration error: RENTAL_PARTNER_CA_BUNDLE: ")
     assert "no PEM certificate" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("flags", "problem"),
+    [
+        (("--tls-cert", "/nonexistent/cert.pem"), "--tls-cert and --tls-key go together"),
+        (
+            ("--tls-cert", "/nonexistent/cert.pem", "--tls-key", "/nonexistent/key.pem"),
+            "error: --tls-cert/--tls-key",
+        ),
+    ],
+)
+def test_the_gateway_refuses_tls_flags_it_cannot_use(
+    tmp_path: Path, flags: tuple[str, ...], problem: str
+) -> None:
+    from rental_gateway import testing  # noqa: PLC0415 - importable after tests/partners/conftest.py
+
+    gateway = testing.GatewayProcess(*flags, log_path=tmp_path / "gateway.log", startup_timeout=10)
+    with pytest.raises(testing.GatewayStartError) as raised:
+        gateway.start()
+    assert "exit status 2" in str(raised.value)
+    assert problem in gateway.log_text()
