@@ -126,3 +126,33 @@ def test_a_link_for_another_customer_shows_no_rentals_of_theirs(
         page.screenshot(path=str(artifacts / "mypage-forbidden.png"))
     finally:
         context.close()
+
+
+def test_markup_that_people_wrote_is_shown_never_run(
+    browser: Any,
+    cluster: testkit.Cluster,
+    gateway: testing.GatewayProcess,
+    operator_factory: OperatorFactory,
+    artifacts: Path,
+) -> None:
+    """Hostile display names reach the page as text: no element, no script, no dialog."""
+    operator = operator_factory(gateway)
+    purifier = testkit.purifier("aqua", stock=1)
+    purifier["spec"]["displayName"] = '<img src=x onerror="alert(1)"><script>alert(2)</script>\u202eAqua'
+    cluster.create(purifier)
+    cluster.create(testkit.rental("park-aqua", "aqua", customer="park"))
+    testkit.wait_for(lambda: operator.mypage.rental("park", "park-aqua"), timeout=30, what="park's rental")
+    context = browser.new_context()
+    page = context.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    try:
+        response = page.goto(operator.mypage.page_link("park"))
+        assert response is not None and response.status == 200
+        assert page.locator("img, script, iframe").count() == 0
+        heading = page.get_by_role("article").get_by_role("heading", level=2).inner_text()
+        assert heading == '<img src=x onerror="alert(1)"><script>alert(2)</script>Aqua'  # RLO dropped
+        page.screenshot(path=str(artifacts / "mypage-hostile.png"), full_page=True)
+    finally:
+        context.close()
+    assert dialogs == []
