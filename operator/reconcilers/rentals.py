@@ -353,6 +353,12 @@ def decide(facts: Facts) -> Plan:
         return b.plan()
     if rental.spec.cancelled or deleting:
         return _cancel(b, deleting).plan()
+    if facts.payment is not None and facts.payment.spec.refund:
+        # Only a cancellation or a rejection asks for a refund, and this rental is not cancelled: it
+        # was rejected (its deferral expired) by a pass whose Rejected write was then lost (a crash,
+        # an API server restart). Finish that rejection: never wait on the refund as if it were a
+        # stale view, nor confirm and ship a rental whose fee is being given back.
+        return _reject(b, Type.PAID, Reason.DEFERRAL_EXPIRED, _DEFERRAL_EXPIRED).plan()
 
     if (
         facts.payment is None
@@ -439,18 +445,16 @@ def _awaiting_payment(b: _Builder) -> _Builder:
     return b
 
 
+_DEFERRAL_EXPIRED = "the payment system did not recover in time; the reservation was released"
+
+
 def _deferred(b: _Builder) -> _Builder:
     facts = b.facts
     if b.status.deferred_until is None:
         b.status.deferred_until = facts.now + facts.deferral_timeout
     remaining = (b.status.deferred_until - facts.now).total_seconds()
     if remaining <= 0:
-        return _reject(
-            b,
-            Type.PAID,
-            Reason.DEFERRAL_EXPIRED,
-            "the payment system did not recover in time; the reservation was released",
-        )
+        return _reject(b, Type.PAID, Reason.DEFERRAL_EXPIRED, _DEFERRAL_EXPIRED)
     b.requeue_after = remaining
     error = facts.payment.status.last_error if facts.payment else None
     b.condition(

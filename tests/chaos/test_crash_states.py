@@ -73,16 +73,13 @@ def _settled(cluster: testkit.Cluster, gateway: testing.GatewayProcess) -> list[
     return invariants.check(chaos.read_snapshot(cluster, gateway))
 
 
-# The bug both tests pin (found by scripts/chaos, seeds 7 and 11; see docs/reliability.md): when a
+# The bug both tests pinned (found by scripts/chaos, seeds 7 and 11; see docs/reliability.md): when a
 # rental's deferral expires, its pass asks the Payment for a refund (spec.refund) and releases the
-# unit, then writes Rejected. A SIGKILL, or an API server restart failing that last write, leaves
-# the refund request without the rejection. `reconcilers.rentals.decide` never looks at spec.refund:
-# it takes a Refunded payment on a rental neither cancelled nor rejected for a stale view and waits
-# forever, and it confirms (and ships) on an Approved one that is about to be refunded.
-_LOST_REJECTION = (
-    "operator bug: a lost Rejected write after the refund request is never finished "
-    "(reconcilers.rentals.decide ignores Payment.spec.refund)"
-)
+# unit, then writes Rejected. A SIGKILL, or an API server restart failing that last write, left the
+# refund request without the rejection, and `reconcilers.rentals.decide` did not look at spec.refund:
+# it took a Refunded payment on a rental neither cancelled nor rejected for a stale view and waited
+# forever, and it confirmed (and shipped) on an Approved one about to be refunded. It now finishes
+# the rejection whenever a refund was asked of a rental that is not cancelled.
 
 
 def _deferred_then_killed(
@@ -129,7 +126,6 @@ def _now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-@pytest.mark.xfail(strict=True, reason=_LOST_REJECTION)
 def test_a_lost_rejection_after_the_refund_settled(
     cluster: testkit.Cluster, gateway: testing.GatewayProcess, operator: testkit.OperatorProcess
 ) -> None:
@@ -143,7 +139,6 @@ def test_a_lost_rejection_after_the_refund_settled(
     assert _status(cluster, "late")["phase"] == "Rejected"
 
 
-@pytest.mark.xfail(strict=True, reason=_LOST_REJECTION)
 def test_a_lost_rejection_while_an_uncertain_charge_is_refunded(
     cluster: testkit.Cluster, gateway: testing.GatewayProcess, operator: testkit.OperatorProcess
 ) -> None:

@@ -1737,3 +1737,26 @@ def test_stale_delivery_does_not_move_delivery_started_back(case: str) -> None:
         return found.status.value, found.reason, found.last_transition_time
 
     assert started(plan.status) == started(facts.rental.status)
+
+
+@pytest.mark.parametrize("payment_phase", ["Deferred", "Refunding", "Refunded", "Approved", "Pending"])
+def test_a_refund_asked_by_a_lost_rejection_finishes_the_rejection(payment_phase: str) -> None:
+    """The deferral expired, the refund was asked, and the Rejected write was lost in a crash (found by
+    the chaos runner): the next pass rejects, whatever the payment did meanwhile; it never waits for a
+    view to catch up, and never confirms or ships a rental whose fee is being given back."""
+    payment = _payment(payment_phase, refund=True, transaction="tx-1", attempts=2)
+    facts = _facts(_rental(_deferred(UNTIL_LATER)), purifier=HOLDING, payment=payment)
+    plan = rentals.decide(facts)
+    assert plan.status.phase == "Rejected"
+    assert _conditions(plan.status)["Paid"] == ("False", "DeferralExpired")
+    assert rentals.Release(PURIFIER) in plan.actions
+    assert not any(isinstance(a, rentals.CreateDelivery | rentals.RequestRefund) for a in plan.actions)
+
+
+def test_a_refund_on_a_cancelled_rental_is_still_a_cancellation() -> None:
+    facts = _facts(
+        _rental(_deferred(UNTIL_LATER), cancelled=True),
+        purifier=HOLDING,
+        payment=_payment("Refunding", refund=True, transaction="tx-1", attempts=2),
+    )
+    assert rentals.decide(facts).status.phase == "Cancelling"
