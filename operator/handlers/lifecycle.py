@@ -32,6 +32,9 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.execution.max_workers = 4
     settings.posting.level = logging.WARNING  # Kopf's own Events only for trouble; the saga posts its own
     settings.watching.server_timeout = 300
+    # List in pages: one unpaged list of 10,000 rentals is a response of tens of megabytes parsed at
+    # once, and the peak stays in the process's RSS long after.
+    settings.watching.chunk_size = 500
     settings.networking.request_timeout = 30
     kube = kubeapi.Kube(kubeapi.load_client(memo.get("kubeconfig")))
     recorder = kubeapi.EventRecorder(kube)
