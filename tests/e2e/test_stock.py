@@ -68,3 +68,47 @@ def test_lowering_stock_below_allocated_is_reported_not_enforced(
     assert purifier["status"]["allocated"] == 2
     assert purifier["status"]["available"] == 0
     assert set(cluster.phases().values()) == {"Confirmed"}  # nobody's rental was dropped
+
+
+def test_the_journal_forgets_deleted_rentals_and_a_force_deleted_holder_gives_its_unit_back(
+    cluster: testkit.Cluster, gateway: testing.GatewayProcess, operator_factory: Any
+) -> None:
+    """The Purifier journals changes in flight, not every rental ever served: entries of rentals that
+    are gone are dropped by the next write, and a Reserve entry whose rental vanished without
+    recording it (finalizer stripped by hand) gives the unit back."""
+    operator = operator_factory(gateway)
+    cluster.create(testkit.purifier("aqua", stock=2))
+    cluster.create(testkit.rental("gone", "aqua", customer="c-gone"))
+    testkit.wait_for(lambda: cluster.phase("rentals", "gone") == "Confirmed", timeout=60, what="confirmed")
+    cluster.delete("rentals", "gone")
+    testkit.wait_for(lambda: cluster.get("rentals", "gone") is None, timeout=60, what="compensated and gone")
+
+    # A reservation counted while the operator is down, whose rental is then force-deleted: what a
+    # crash between the two writes followed by `kubectl patch --type=merge -p '{"metadata":
+    # {"finalizers":null}}'` and a delete leaves behind.
+    operator.stop()
+    purifier = cluster.get("purifiers", "aqua")
+    assert purifier is not None
+    pending = [c for c in purifier["status"].get("pending") or () if c["rental"] != "gone"]
+    orphan = {"rental": "vanished", "uid": "0b7c6a1e-dead-4bee-8000-000000000000", "operation": "Reserve"}
+    cluster.custom.patch_namespaced_custom_object_status(
+        testkit.GROUP,
+        testkit.VERSION,
+        cluster.namespace,
+        "purifiers",
+        "aqua",
+        {"status": {"pending": [*pending, orphan], "allocated": purifier["status"]["allocated"] + 1}},
+        _content_type="application/merge-patch+json",
+    )
+    operator.start()
+    cluster.create(testkit.rental("next", "aqua", customer="c-next"))
+    testkit.wait_for(lambda: cluster.phase("rentals", "next") == "Confirmed", timeout=60, what="confirmed")
+
+    def tidy() -> dict[str, Any] | None:
+        status = (cluster.get("purifiers", "aqua") or {}).get("status") or {}
+        names = {c["rental"] for c in status.get("pending") or ()}
+        return status if not names & {"gone", "vanished"} else None
+
+    status = testkit.wait_for(tidy, timeout=30, what="the journal rid of rentals that are gone")
+    assert (status["allocated"], status["available"]) == (1, 1)
+    assert cluster.holders("aqua") == ["next"]
