@@ -396,8 +396,12 @@ def _execute(
     deleted: set[str] = set()
     started = time.monotonic()
     outage_started: float | None = None
+    # A restart in progress can delay the outage's start; its later steps move with it, so the
+    # gateway stays down for the scheduled time however late it went down.
+    outage_shift = 0.0
     for event in events:
-        delay = started + event.at - time.monotonic()
+        shift = outage_shift if event.action in ("outage-drop", "outage-end") else 0.0
+        delay = started + event.at + shift - time.monotonic()
         if delay > 0:
             time.sleep(delay)
         if time.monotonic() > deadline:
@@ -428,6 +432,7 @@ def _execute(
             case "outage":
                 world.faults(outage="unavailable")
                 outage_started = time.monotonic()
+                outage_shift = max(0.0, outage_started - (started + event.at))
                 log(f"t={time.monotonic() - started:5.1f}s gateway outage: every partner request 503")
             case "outage-drop":
                 world.faults(outage="drop")
