@@ -109,16 +109,22 @@ def _phase(phase: str | None) -> str:
     return f'<span class="phase{tone}">{_escape(humanize(phase))}</span>'
 
 
+def _shown(*values: str | None) -> str:
+    """The first value that still says something once cleaned (a name of only invisible characters
+    does not), escaped; empty if none does."""
+    return next((text for text in (_escape(value) for value in values if value) if text), "")
+
+
 def _rental(index: int, rental: projection.Rental) -> str:
     e = _escape
-    title = rental.display_name or rental.model or rental.purifier
+    title = _shown(rental.display_name, rental.model, rental.purifier)
     heading_id = f"rental-{index}"
     payment = _phase(rental.payment_phase)
     if rental.amount is not None:
         payment += f", {e(format_amount(rental.amount, rental.currency))}"
     rows = [
         ("Status", _phase(rental.phase)),
-        ("Purifier", f"{e(rental.model or rental.purifier)} ({e(rental.purifier)})"),
+        ("Purifier", f"{_shown(rental.model, rental.purifier)} ({e(rental.purifier)})"),
         ("Payment", payment if rental.payment_phase else "not started"),
         ("Delivery", _phase(rental.delivery_phase) if rental.delivery_phase else "not started"),
         ("Tracking number", e(rental.tracking_number) if rental.tracking_number else "\u2014"),
@@ -126,12 +132,12 @@ def _rental(index: int, rental: projection.Rental) -> str:
         ("Last update", _time(rental.updated_at)),
     ]
     details = "".join(f"<dt>{label}</dt><dd>{value}</dd>" for label, value in rows)
-    message = f'<p class="message">{e(rental.message)}</p>' if rental.message else ""
+    message = f'<p class="message">{text}</p>' if (text := _shown(rental.message)) else ""
     if rental.history:
         entries = "".join(
             f"<li>{_time(entry.at)}: {'Delivery' if entry.kind == 'Delivery' else 'Rental'} "
             f"{_phase(entry.phase)}"
-            + (f' <span class="message">\u2014 {e(entry.message)}</span>' if entry.message else "")
+            + (f' <span class="message">\u2014 {text}</span>' if (text := _shown(entry.message)) else "")
             + "</li>"
             for entry in rental.history
         )
@@ -139,7 +145,7 @@ def _rental(index: int, rental: projection.Rental) -> str:
     else:
         history = "<h3>History</h3><p>No changes yet.</p>"
     return (
-        f'<article aria-labelledby="{heading_id}"><h2 id="{heading_id}">{e(title)}</h2>'
+        f'<article aria-labelledby="{heading_id}"><h2 id="{heading_id}">{title}</h2>'
         f"{message}<dl>{details}</dl>{history}</article>"
     )
 

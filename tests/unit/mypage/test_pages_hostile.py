@@ -113,8 +113,10 @@ def test_nothing_a_user_wrote_becomes_markup(
     page = pages.render("cust-1", [record(model, display, message, tracking, history_message)], as_of=AS_OF)
     page.encode("utf-8")  # no lone surrogate reaches the response
     assert "<script" not in page.lower()
-    # The same page with harmless values where values were given: the same tags and attributes.
-    harmless = ["x" if value else "" for value in (model, display, message, tracking, history_message)]
+    # The same page with harmless values where values say something once cleaned: the same tags.
+    harmless = [
+        "x" if pages._escape(value) else "" for value in (model, display, message, tracking, history_message)
+    ]
     expected = pages.render("cust-1", [record(*harmless)], as_of=AS_OF)
     assert structure(page).tags == structure(expected).tags
     for char in structure(page).text:
@@ -133,6 +135,12 @@ def test_the_json_answer_is_valid_json_for_any_unicode(
     [read] = json.loads(body)["rentals"]
     assert (read["model"], read["message"], read["delivery"]["trackingNumber"]) == (model, message, tracking)
     assert read["history"][0]["message"] == history_message
+
+
+def test_a_name_of_invisible_characters_falls_back_to_the_next() -> None:
+    page = pages.render("cust-1", [record("Aqua", "\u202e\u200b", "\x00", "T", "m")], as_of=AS_OF)
+    assert '<h2 id="rental-0">Aqua</h2>' in page
+    assert '<p class="message">' not in page  # a message of control characters says nothing
 
 
 def test_markup_in_a_model_name_is_shown_as_text() -> None:
