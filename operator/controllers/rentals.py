@@ -54,9 +54,12 @@ def reconcile(ctx: context.Context, namespace: str, name: str) -> None:
         _later(ctx, namespace, name, _RETRY_SECONDS)
 
 
-def enqueue(ctx: context.Context, namespace: str, name: str) -> None:
-    """Reconcile the rental as soon as a worker is free (merging with any request already waiting)."""
-    _later(ctx, namespace, name, 0.0)
+def enqueue(ctx: context.Context, namespace: str, name: str, *, new_work: bool = False) -> None:
+    """Reconcile the rental as soon as a worker is free (merging with any request already waiting);
+    `new_work` (an application not yet looked at) waits behind rentals already under way."""
+    ctx.scheduler.call_later(
+        ("rental", namespace, name), 0.0, lambda: reconcile(ctx, namespace, name), new_work=new_work
+    )
 
 
 def _later(ctx: context.Context, namespace: str, name: str, delay: float) -> None:

@@ -62,7 +62,8 @@ async def rental_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     ctx: context.Context = memo["context"]
     obj = _record(ctx.rentals, event)
     if obj is not None:
-        rentals.enqueue(ctx, obj["metadata"]["namespace"], obj["metadata"]["name"])
+        fresh = not (obj.get("status") or {}).get("phase")  # an application nobody has looked at yet
+        rentals.enqueue(ctx, obj["metadata"]["namespace"], obj["metadata"]["name"], new_work=fresh)
 
 
 @kopf.on.event(payment.RESOURCE.group, payment.RESOURCE.version, payment.RESOURCE.plural)

@@ -26,8 +26,12 @@ logger = logging.getLogger(__name__)
 
 class Scheduler:
     def __init__(self, *, workers: int = 8) -> None:
-        self._heap: list[tuple[float, int, Hashable]] = []
-        self._due: dict[Hashable, tuple[float, Callable[[], None]]] = {}
+        # Two lanes, each a heap of (due, order, key): among the calls that are due, the first lane's
+        # go first. New work (a rental just applied) takes the second lane, so during a burst the
+        # rentals already under way finish before more are started: results come out steadily
+        # instead of all at the end, and fewer rentals are half done at any moment.
+        self._lanes: tuple[list[tuple[float, int, Hashable]], ...] = ([], [])
+        self._due: dict[Hashable, tuple[float, int, Callable[[], None]]] = {}
         self._counter = itertools.count()
         self._wakeup = threading.Condition()
         self._stopping = False
@@ -48,37 +52,51 @@ class Scheduler:
             self._thread.join(timeout=5)
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    def call_later(self, key: Hashable, delay: float, callback: Callable[[], None]) -> None:
+    def call_later(
+        self, key: Hashable, delay: float, callback: Callable[[], None], *, new_work: bool = False
+    ) -> None:
+        """Call `callback` after `delay` seconds; a request for a key already waiting merges into it
+        (the earlier time wins, and the first lane if either request asked for it)."""
         due = time.monotonic() + max(delay, 0.0)
+        lane = 1 if new_work else 0
         with self._wakeup:
             known = self._due.get(key)
-            if known is not None and known[0] <= due:
-                return
-            self._due[key] = (due, callback)
-            heapq.heappush(self._heap, (due, next(self._counter), key))
+            if known is not None:
+                if known[0] <= due and known[1] <= lane:
+                    return
+                due, lane = min(due, known[0]), min(lane, known[1])
+            self._due[key] = (due, lane, callback)
+            heapq.heappush(self._lanes[lane], (due, next(self._counter), key))
             self._wakeup.notify()
 
     def pending(self) -> int:
         with self._wakeup:
             return len(self._due)
 
+    def _next_due(self, now: float) -> list[tuple[float, int, Hashable]] | None:
+        """The lane whose head should run now (the first lane before the second), if any."""
+        for lane in self._lanes:
+            if lane and lane[0][0] <= now:
+                return lane
+        return None
+
     def _run(self) -> None:
         while True:
             self._slots.acquire()
             with self._wakeup:
-                while not self._stopping and (not self._heap or self._heap[0][0] > time.monotonic()):
-                    timeout = self._heap[0][0] - time.monotonic() if self._heap else None
-                    self._wakeup.wait(timeout)
-                if self._stopping:
+                while not self._stopping and (lane := self._next_due(time.monotonic())) is None:
+                    heads = [queued[0][0] for queued in self._lanes if queued]
+                    self._wakeup.wait(min(heads) - time.monotonic() if heads else None)
+                if self._stopping or lane is None:
                     self._slots.release()
                     return
-                due, _, key = heapq.heappop(self._heap)
+                due, _, key = heapq.heappop(lane)
                 entry = self._due.get(key)
-                if entry is None or entry[0] != due:
+                if entry is None or entry[0] != due or self._lanes[entry[1]] is not lane:
                     self._slots.release()
                     continue  # superseded by an earlier request, which already ran or will
                 del self._due[key]
-                callback = entry[1]
+                callback = entry[2]
             self._pool.submit(self._call, key, callback)
 
     def _call(self, key: Hashable, callback: Callable[[], None]) -> None:

@@ -173,3 +173,58 @@ def test_work_scheduled_before_start_runs_once_started() -> None:
         assert calls.wait_for(1) == ["queued"]
     finally:
         running.stop()
+
+
+def _single_worker_held() -> tuple[scheduler.Scheduler, threading.Event]:
+    """A scheduler whose only worker is busy until the returned event is set."""
+    running = scheduler.Scheduler(workers=1)
+    running.start()
+    release, busy = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        busy.set()
+        release.wait(WAIT)
+
+    running.call_later("hold", 0, hold)
+    assert busy.wait(WAIT)
+    return running, release
+
+
+def test_work_under_way_goes_before_new_work_that_is_due() -> None:
+    running, release = _single_worker_held()
+    try:
+        calls = Calls()
+        running.call_later("new-1", 0, calls.make("new-1"), new_work=True)
+        running.call_later("new-2", 0, calls.make("new-2"), new_work=True)
+        time.sleep(0.05)
+        running.call_later("under-way", 0, calls.make("under-way"))  # asked last, due last
+        release.set()
+        assert calls.wait_for(3) == ["under-way", "new-1", "new-2"]
+    finally:
+        release.set()
+        running.stop()
+
+
+def test_new_work_asked_again_as_work_under_way_runs_once_in_the_first_lane() -> None:
+    running, release = _single_worker_held()
+    try:
+        calls = Calls()
+        running.call_later("a", 0, calls.make("a"), new_work=True)
+        running.call_later("b", 0, calls.make("b"), new_work=True)
+        running.call_later("b", 0, calls.make("b"))  # an event for b: it is under way now
+        release.set()
+        assert calls.wait_for(2) == ["b", "a"]
+        time.sleep(QUIET)
+        assert calls.names == ["b", "a"]
+        assert running.pending() == 0
+    finally:
+        release.set()
+        running.stop()
+
+
+def test_a_later_time_does_not_hold_back_new_work_in_the_second_lane(sched: scheduler.Scheduler) -> None:
+    calls = Calls()
+    sched.call_later("retry", 1.0, calls.make("retry"))
+    sched.call_later("new", 0, calls.make("new"), new_work=True)
+    assert calls.wait_for(1, timeout=0.8) == ["new"]  # the first lane's head is not due yet
+    assert calls.wait_for(2) == ["new", "retry"]
