@@ -57,7 +57,14 @@ CurrencyCode = Annotated[str, pydantic.Field(pattern=r"^[A-Z]{3}$")]
 """An ISO 4217 alphabetic currency code such as KRW or USD (shape only: the list of codes changes)."""
 
 # Customer ids travel in MyPage URLs (/api/v1/customers/{id}), so no '/', '?', '#' or whitespace.
-CustomerId = Annotated[str, pydantic.Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@+-]+$")]
+# At least one character that is not a dot: "." and ".." are dot segments that every URL parser
+# normalises away, so such a customer could never reach their MyPage.
+CustomerId = Annotated[
+    str,
+    pydantic.Field(
+        min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@+-]*[A-Za-z0-9_:@+-][A-Za-z0-9._:@+-]*$"
+    ),
+]
 """The customer's id in the business's own customer system."""
 
 

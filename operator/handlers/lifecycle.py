@@ -57,8 +57,16 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     metrics.register_state_collector(ctx.rentals.summaries, ctx.purifiers.values, ctx.scheduler.pending)
     metrics.serve(config.metrics_port, config.metrics_address)
     logger.info(
-        "operator configured: payments at %s, shipping at %s", config.payment_url, config.shipping_url
+        "operator configured: payments at %s, shipping at %s",
+        _origin(config.payment_url),
+        _origin(config.shipping_url),
     )
+
+
+def _origin(url: Any) -> str:
+    """Scheme, host and port only: a URL may carry credentials (user:password@) that must not be logged."""
+    port = f":{url.port}" if url.port else ""
+    return f"{url.scheme}://{url.host}{port}"
 
 
 @kopf.on.login()

@@ -262,6 +262,7 @@ def test_every_pod_is_locked_down(default: list[dict[str, Any]], name: str) -> N
         "runAsNonRoot": True,
         "runAsUser": 10001,
         "runAsGroup": 10001,
+        "fsGroup": 10001,  # so the process can read Secrets mounted with mode 0400
         "seccompProfile": {"type": "RuntimeDefault"},
     }
     security = pod["containers"][0]["securityContext"]

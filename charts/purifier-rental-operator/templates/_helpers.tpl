@@ -92,6 +92,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 runAsNonRoot: true
 runAsUser: 10001
 runAsGroup: 10001
+fsGroup: 10001  # mounted Secrets (mode 0400) belong to the pod's group, so the process can read them
 seccompProfile:
   type: RuntimeDefault
 {{- end }}

@@ -151,15 +151,6 @@ def test_markup_in_a_model_name_is_shown_as_text() -> None:
     assert "<i>" not in page and "<b>" not in page
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "api.meta.CustomerId admits '.' and '..' (pattern ^[A-Za-z0-9._:@+-]+$), but as a path segment "
-        "they are dot segments that aiohttp (and every browser) normalises away, so MyPage answers 404 "
-        "and such a customer can never see their rentals. Fix in operator/api/meta.py: require one "
-        "character that is not a dot, e.g. ^[A-Za-z0-9._:@+-]*[A-Za-z0-9_:@+-][A-Za-z0-9._:@+-]*$"
-    ),
-)
 @pytest.mark.parametrize("customer", [".", ".."])
 def test_every_customer_id_the_schema_admits_reaches_its_page(customer: str) -> None:
     # Either the schema refuses the id, or MyPage serves it (a fix of either side makes this pass).
