@@ -11,7 +11,6 @@ events for an object that arrive while it waits for a worker cost nothing more.
 
 from __future__ import annotations
 
-import concurrent.futures
 import heapq
 import itertools
 import logging
@@ -35,22 +34,26 @@ class Scheduler:
         self._counter = itertools.count()
         self._wakeup = threading.Condition()
         self._stopping = False
-        self._pool = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="requeue")
-        # A due call is handed to the pool only when a worker is free: until then it stays in `_due`,
-        # where later requests for the same key merge into it instead of queueing a second pass.
-        self._slots = threading.Semaphore(workers)
-        self._thread = threading.Thread(target=self._run, name="scheduler", daemon=True)
+        # Each worker takes the next due call itself when it is free: a call stays in `_due` until then,
+        # where later requests for the same key merge into it instead of queueing a second pass. (A
+        # single dispatcher thread handing calls to a pool needed the GIL once per call, and under
+        # load waited for it each time: it capped the operator at about 15 rentals per second.)
+        self._threads = [
+            threading.Thread(target=self._work, name=f"worker-{n}", daemon=True) for n in range(workers)
+        ]
 
     def start(self) -> None:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     def stop(self) -> None:
         with self._wakeup:
             self._stopping = True
-            self._wakeup.notify()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
-        self._pool.shutdown(wait=False, cancel_futures=True)
+            self._wakeup.notify_all()
+        deadline = time.monotonic() + 5
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join(timeout=max(deadline - time.monotonic(), 0))
 
     def call_later(
         self, key: Hashable, delay: float, callback: Callable[[], None], *, new_work: bool = False
@@ -80,29 +83,29 @@ class Scheduler:
                 return lane
         return None
 
-    def _run(self) -> None:
-        while True:
-            self._slots.acquire()
-            with self._wakeup:
-                while not self._stopping and (lane := self._next_due(time.monotonic())) is None:
+    def _take(self) -> tuple[Hashable, Callable[[], None]] | None:
+        """Wait for the next due call and take it (None once stopping)."""
+        with self._wakeup:
+            while not self._stopping:
+                lane = self._next_due(time.monotonic())
+                if lane is None:
                     heads = [queued[0][0] for queued in self._lanes if queued]
                     self._wakeup.wait(min(heads) - time.monotonic() if heads else None)
-                if self._stopping or lane is None:
-                    self._slots.release()
-                    return
+                    continue
                 due, _, key = heapq.heappop(lane)
                 entry = self._due.get(key)
                 if entry is None or entry[0] != due or self._lanes[entry[1]] is not lane:
-                    self._slots.release()
                     continue  # superseded by an earlier request, which already ran or will
                 del self._due[key]
-                callback = entry[2]
-            self._pool.submit(self._call, key, callback)
+                if self._next_due(time.monotonic()) is not None:
+                    self._wakeup.notify()  # more is due: wake another worker for it
+                return key, entry[2]
+        return None
 
-    def _call(self, key: Hashable, callback: Callable[[], None]) -> None:
-        try:
-            callback()
-        except Exception:
-            logger.exception("scheduled work for %s failed", key)
-        finally:
-            self._slots.release()
+    def _work(self) -> None:
+        while (taken := self._take()) is not None:
+            key, callback = taken
+            try:
+                callback()
+            except Exception:
+                logger.exception("scheduled work for %s failed", key)

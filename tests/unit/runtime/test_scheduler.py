@@ -153,13 +153,13 @@ def test_a_slow_callback_does_not_hold_up_others(sched: scheduler.Scheduler) -> 
     assert calls.wait_for(2) == ["fast", "slow"]
 
 
-def test_stop_ends_the_thread_and_drops_what_is_not_due() -> None:
+def test_stop_ends_the_workers_and_drops_what_is_not_due() -> None:
     running = scheduler.Scheduler(workers=2)
     running.start()
     calls = Calls()
     running.call_later("k", 0.3, calls.make("never"))
     running.stop()
-    assert not running._thread.is_alive()
+    assert not any(thread.is_alive() for thread in running._threads)
     time.sleep(0.3 + QUIET)
     assert calls.names == []
 
