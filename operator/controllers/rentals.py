@@ -57,13 +57,13 @@ def reconcile(ctx: context.Context, namespace: str, name: str) -> None:
 def enqueue(ctx: context.Context, namespace: str, name: str, *, new_work: bool = False) -> None:
     """Reconcile the rental as soon as a worker is free (merging with any request already waiting);
     `new_work` (an application not yet looked at) waits behind rentals already under way."""
+    _later(ctx, namespace, name, 0.0, new_work=new_work)
+
+
+def _later(ctx: context.Context, namespace: str, name: str, delay: float, *, new_work: bool = False) -> None:
     ctx.scheduler.call_later(
-        ("rental", namespace, name), 0.0, lambda: reconcile(ctx, namespace, name), new_work=new_work
+        ("rental", namespace, name), delay, lambda: reconcile(ctx, namespace, name), new_work=new_work
     )
-
-
-def _later(ctx: context.Context, namespace: str, name: str, delay: float) -> None:
-    ctx.scheduler.call_later(("rental", namespace, name), delay, lambda: reconcile(ctx, namespace, name))
 
 
 def _refetch(ctx: context.Context, namespace: str, name: str) -> dict[str, Any] | None:

@@ -25,7 +25,7 @@ import enum
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["RESTING_PHASES", "Rule", "Snapshot", "Violation", "at_rest", "check", "unsettled"]
+__all__ = ["RESTING_PHASES", "Rule", "Snapshot", "Violation", "at_rest", "check", "holds_unit", "unsettled"]
 
 Object = Mapping[str, Any]
 
@@ -118,6 +118,11 @@ def _condition(obj: Object, type_: str) -> str | None:
         if condition.get("type") == type_:
             return str(condition.get("status"))
     return None
+
+
+def holds_unit(rental: Object) -> bool:
+    """Whether a Rental's own status records a unit of its Purifier (StockReserved True)."""
+    return _condition(rental, "StockReserved") == "True"
 
 
 def _history(rental: Object) -> list[Mapping[str, Any]]:
@@ -321,7 +326,7 @@ def _stock(snapshot: Snapshot) -> Iterable[Violation]:
     holding: collections.Counter[str] = collections.Counter()
     for rental in snapshot.rentals:
         name, phase = _name(rental), _status(rental).get("phase")
-        reserved = _condition(rental, "StockReserved") == "True"
+        reserved = holds_unit(rental)
         if reserved:
             holding[str(rental.get("spec", {}).get("purifier", ""))] += 1
         if phase in ("Cancelled", "Rejected") and reserved:

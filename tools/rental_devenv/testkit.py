@@ -24,6 +24,8 @@ from typing import Any, Protocol, TypeVar
 import kubernetes
 import yaml
 
+from rental_devenv import invariants
+
 __all__ = ["Cluster", "OperatorProcess", "call_failed", "purifier", "rental", "stop_all", "wait_for"]
 
 T = TypeVar("T")
@@ -222,11 +224,7 @@ class Cluster:
         return sorted(
             o["metadata"]["name"]
             for o in self.items("rentals")
-            if o["spec"]["purifier"] == purifier_name
-            and any(
-                c.get("type") == "StockReserved" and c.get("status") == "True"
-                for c in (o.get("status") or {}).get("conditions") or ()
-            )
+            if o["spec"]["purifier"] == purifier_name and invariants.holds_unit(o)
         )
 
     def events(self, name: str) -> list[str]:

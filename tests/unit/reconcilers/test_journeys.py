@@ -145,19 +145,10 @@ class World:
                 return facts
             case rentals.Reserve(purifier=purifier):
                 assert purifier == PURIFIER
-                claim = stock.Claim(name, f"uid-{name}")
-                status, outcomes = stock.settle(
-                    self.purifier, release=[], reserve=[claim], records=self._records(), now=self.now
-                )
-                self._purifier(status)
-                refused = outcomes[claim.uid] is stock.Outcome.OUT_OF_STOCK
+                refused = self._stock(name, releasing=False) is stock.Outcome.OUT_OF_STOCK
                 return dataclasses.replace(facts, purifier=self.purifier, reservation_refused=refused)
             case rentals.Release():
-                claim = stock.Claim(name, f"uid-{name}")
-                status, _ = stock.settle(
-                    self.purifier, release=[claim], reserve=[], records=self._records(), now=self.now
-                )
-                self._purifier(status)
+                self._stock(name, releasing=True)
                 return dataclasses.replace(facts, purifier=self.purifier)
             case rentals.CreatePayment(spec=spec):
                 assert name not in self.payments, "a second charge for one rental"
@@ -190,6 +181,19 @@ class World:
                 )
                 return dataclasses.replace(facts, delivery=self.deliveries[delivery_name])
         raise AssertionError(action)
+
+    def _stock(self, name: str, *, releasing: bool) -> stock.Outcome | None:
+        """The stock allocator: one reservation or release, written to the Purifier; its outcome."""
+        claim = stock.Claim(name, f"uid-{name}")
+        status, outcomes = stock.settle(
+            self.purifier,
+            release=[claim] if releasing else [],
+            reserve=[] if releasing else [claim],
+            records=self._records(),
+            now=self.now,
+        )
+        self._purifier(status)
+        return outcomes.get(claim.uid)
 
     def _records(self) -> dict[str, stock.Record]:
         """What each rental's stored status records about its unit (what the allocator reads)."""
