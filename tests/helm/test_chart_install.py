@@ -41,6 +41,31 @@ def _crds(cluster: Any) -> list[str]:
     return sorted(name.split("/", 1)[1] for name in names)
 
 
+def _wait_for_custom_resource_storage(cluster: Any) -> None:
+    """Until each rental CRD's watch cache serves a list (it is rebuilt whenever Helm updates a CRD).
+
+    kube-apiserver's CRD cleanup finalizer lists instances through that cache; a CRD deleted while its
+    cache is still (re)initializing fails with "storage is (re)initializing" and the finalizer's retry
+    then took minutes in one CI run (operator-framework/operator-controller#1437 saw the same).
+    """
+    paths = []
+    for path in sorted((CHART.parent.parent / "crds").glob("*.yaml")):
+        crd = yaml.safe_load(path.read_text())
+        served = next(v["name"] for v in crd["spec"]["versions"] if v.get("storage"))
+        paths.append(f"/apis/{crd['spec']['group']}/{served}/{crd['spec']['names']['plural']}")
+    deadline = time.monotonic() + 60
+    waiting = paths
+    while waiting and time.monotonic() < deadline:
+        waiting = [
+            p
+            for p in waiting
+            if cluster.kubectl("get", "--raw", f"{p}?resourceVersion=0&limit=1", check=False).returncode
+        ]
+        if waiting:
+            time.sleep(0.5)
+    assert not waiting, f"the API server did not serve {waiting} from its watch cache within 60 s"
+
+
 def test_install_upgrade_and_uninstall_on_a_real_control_plane(fresh_cluster: Any) -> None:
     cluster = fresh_cluster
     assert _crds(cluster) == [], "the cluster starts empty, as a user's would"
@@ -148,6 +173,7 @@ def test_install_upgrade_and_uninstall_on_a_real_control_plane(fresh_cluster: An
         "--set",
         "crds.keep=false",
     )
+    _wait_for_custom_resource_storage(cluster)
     cluster.helm("uninstall", RELEASE, "--namespace", NAMESPACE)
     # A CRD goes only once the API server's cleanup finalizer has run; one CI run needed more than a
     # minute for it (the purifiers CRD was still there after 60 s), so the wait is longer and polls.
@@ -155,7 +181,12 @@ def test_install_upgrade_and_uninstall_on_a_real_control_plane(fresh_cluster: An
     deadline = time.monotonic() + 240
     while _crds(cluster) != expected and time.monotonic() < deadline:
         time.sleep(1)
-    assert _crds(cluster) == expected
+    left = sorted(set(_crds(cluster)) - set(expected))
+    conditions = {
+        name: cluster.kubectl("get", "crd", name, "-o", "jsonpath={.status.conditions}", check=False).stdout
+        for name in left
+    }
+    assert _crds(cluster) == expected, f"CRDs still there after 240 s, with their conditions: {conditions}"
 
 
 def test_install_without_crds_leaves_them_to_the_user(fresh_cluster: Any) -> None:
