@@ -24,9 +24,7 @@ __all__ = [
     "delivery_event",
     "payment_event",
     "purifier_event",
-    "purifier_mypage",
     "rental_event",
-    "rental_mypage",
 ]
 
 
@@ -45,20 +43,11 @@ def _feed_mypage(memo: kopf.Memo, kind: str, event: kopf.RawEvent) -> None:
         mypage.feed(kind, event["type"], event["object"])
 
 
-# MyPage's feeds are registered first and are async: Kopf runs an object's handlers in order, so the
-# read side sees each event at once, in the event loop, before the saga's handler takes its turn.
-@kopf.on.event(rental.RESOURCE.group, rental.RESOURCE.version, rental.RESOURCE.plural)
-async def rental_mypage(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    _feed_mypage(memo, "Rental", event)
-
-
-@kopf.on.event(purifier.RESOURCE.group, purifier.RESOURCE.version, purifier.RESOURCE.plural)
-async def purifier_mypage(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    _feed_mypage(memo, "Purifier", event)
-
-
+# One handler per kind (each Kopf handler call has its own cost per event). MyPage's read side is fed
+# first, in the event loop, so it sees each event at once, before the saga's work is queued.
 @kopf.on.event(rental.RESOURCE.group, rental.RESOURCE.version, rental.RESOURCE.plural)
 async def rental_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    _feed_mypage(memo, "Rental", event)
     ctx: context.Context = memo["context"]
     obj = _record(ctx.rentals, event)
     if obj is not None:
@@ -84,6 +73,7 @@ async def delivery_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> Non
 
 @kopf.on.event(purifier.RESOURCE.group, purifier.RESOURCE.version, purifier.RESOURCE.plural)
 async def purifier_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    _feed_mypage(memo, "Purifier", event)
     ctx: context.Context = memo["context"]
     obj = _record(ctx.purifiers, event)
     if obj is not None and not stock.is_current(obj):

@@ -8,11 +8,13 @@ import json
 import logging
 import socket
 import threading
+import types
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from typing import Any
 
+import kubernetes
 import pytest
 
 from rental_operator import config, kubeapi
@@ -53,6 +55,8 @@ def listing(monkeypatch: pytest.MonkeyPatch, rental_body: RentalFactory) -> thre
         view.mark_ready()
 
     class Client:
+        configuration = kubernetes.client.Configuration()
+
         def close(self) -> None:
             pass
 
@@ -108,7 +112,8 @@ def test_with_its_own_watch_kopf_events_are_ignored(
     monkeypatch: pytest.MonkeyPatch, rental_body: RentalFactory
 ) -> None:
     started: list[informer.Informer] = []
-    monkeypatch.setattr(kubeapi, "load_client", lambda kubeconfig=None: object())
+    client = types.SimpleNamespace(configuration=kubernetes.client.Configuration())
+    monkeypatch.setattr(kubeapi, "load_client", lambda kubeconfig=None: client)
 
     def start(self: informer.Informer) -> None:
         started.append(self)
