@@ -31,6 +31,7 @@ Decisions worth knowing:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -40,7 +41,7 @@ import ssl
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Self, TypeVar
 
@@ -202,27 +203,18 @@ class Transport:
             or certifi.where()
         )
         proxy = _proxy_for(base_url)
-        if proxy:
-            self._pool: urllib3.PoolManager = urllib3.ProxyManager(
-                proxy,
-                num_pools=2,
-                maxsize=pool_size,
-                block=False,
-                retries=False,
-                cert_reqs=ssl.CERT_REQUIRED,
-                ca_certs=ca_certs,
-                headers={"User-Agent": USER_AGENT},
-            )
-        else:
-            self._pool = urllib3.PoolManager(
-                num_pools=2,
-                maxsize=pool_size,
-                block=False,
-                retries=False,
-                cert_reqs=ssl.CERT_REQUIRED,
-                ca_certs=ca_certs,
-                headers={"User-Agent": USER_AGENT},
-            )
+        manager: Callable[..., urllib3.PoolManager] = (
+            functools.partial(urllib3.ProxyManager, proxy) if proxy else urllib3.PoolManager
+        )
+        self._pool = manager(
+            num_pools=2,
+            maxsize=pool_size,
+            block=False,
+            retries=False,
+            cert_reqs=ssl.CERT_REQUIRED,
+            ca_certs=ca_certs,
+            headers={"User-Agent": USER_AGENT},
+        )
         self._timeouts = urllib3.Timeout(connect=timeout.connect, read=timeout.read)
 
     def __repr__(self) -> str:

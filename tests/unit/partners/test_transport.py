@@ -326,3 +326,30 @@ def test_calls_from_many_threads_run_concurrently(partner: Any) -> None:
         elapsed = time.monotonic() - started
     assert results == [200] * 20
     assert elapsed < 1.5  # one after another would take 6s
+
+
+# A proxy from the environment, as requests honoured it.
+
+
+def test_a_proxy_named_by_the_environment_carries_the_calls(
+    partner: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The scripted partner stands as the proxy: a proxied request arrives with the absolute URL.
+    monkeypatch.setenv("HTTP_PROXY", partner.url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    partner.default = partner.Reply(200, {"id": "x", "count": 1})
+    with make_transport("http://pay.invalid/api") as client:
+        answer = client.get("v1/things/x")
+    assert client.decode(answer, Thing) == Thing(id="x", count=1)
+    (request,) = partner.received
+    assert request.path == "http://pay.invalid/api/v1/things/x"
+
+
+def test_no_proxy_sends_the_call_directly(partner: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # the discard port: nothing listens
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    partner.default = partner.Reply(200, {"id": "y", "count": 2})
+    with make_transport(partner.url) as client:
+        assert client.decode(client.get("v1/things/y"), Thing) == Thing(id="y", count=2)
+    assert [r.path for r in partner.received] == ["/v1/things/y"]
