@@ -141,6 +141,18 @@ def writes_between(
     return ours, events
 
 
+def reads_between(
+    before: collections.Counter[tuple[str, str, str]], after: collections.Counter[tuple[str, str, str]]
+) -> dict[str, float]:
+    """Reads of our group by 'VERB resource' (GET, LIST, WATCH): the API server's work beyond writes."""
+    reads: dict[str, float] = {}
+    for (verb, group, resource), value in after.items():
+        delta = value - before.get((verb, group, resource), 0.0)
+        if group == GROUP and verb not in WRITE_VERBS and delta > 0:
+            reads[f"{verb} {resource}"] = reads.get(f"{verb} {resource}", 0.0) + delta
+    return reads
+
+
 # --- the scenario ---------------------------------------------------------------------------------
 class Watcher:
     """Records when each rental first shows Confirmed and its delivery first shows Shipping.
@@ -296,6 +308,7 @@ def run_scenario(
         "writes_per_rental": round(total / n, 2),
         "writes_by_kind": {k: round(v / n, 2) for k, v in sorted(writes.items())},
         "event_writes_per_rental": round(events / n, 2),
+        "reads_by_kind": {k: round(v / n, 2) for k, v in sorted(reads_between(before, after).items())},
         "operator_cpu_seconds_per_rental": round((cpu_after - cpu_before) / n, 4),
         "operator_rss_mb": round(rss, 1),
         "operator_peak_rss_mb": round(peak, 1),
@@ -409,6 +422,7 @@ def _report(results: dict[str, Any]) -> None:
         print("  ".join(f"{v!s:>12}" for v in row))
     if results["scenarios"]:
         print("writes per rental by kind:", json.dumps(results["scenarios"][0]["writes_by_kind"]))
+        print("reads per rental by kind:", json.dumps(results["scenarios"][0]["reads_by_kind"]))
     if "raw" in results:
         print("raw capacity:", json.dumps(results["raw"]))
     if "present" in results:
