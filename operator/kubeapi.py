@@ -131,6 +131,10 @@ class Kube:
         path = f"/apis/{resource.group}/{resource.version}/namespaces/{namespace}/{resource.plural}"
         return path + (f"/{name}" if name else "") + (f"/{sub}" if sub else "")
 
+    def server_version(self) -> dict[str, Any]:
+        """The API server's `/version` (`major`, `minor`, `gitVersion`, ...)."""
+        return self._call("GET", "/version")
+
     def get(self, resource: meta.Resource, namespace: str, name: str) -> dict[str, Any]:
         return self._call("GET", self._path(resource, namespace, name))
 

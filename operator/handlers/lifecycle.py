@@ -47,6 +47,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     # started again per event, which is cheap next to handling it.
     settings.queueing.idle_timeout = 0.5
     kube = kubeapi.Kube(kubeapi.load_client(memo.get("kubeconfig")))
+    settings.watching.initial_streaming = kopf_tuning.streams_initial_lists(kube.server_version())
     recorder = kubeapi.EventRecorder(kube)
     recorder.start()
     # Passes mostly wait on the API server and the partners: many threads, little CPU each.
