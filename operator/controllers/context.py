@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rental_operator import config, kubeapi, metrics
+from rental_operator.controllers import typical
 from rental_operator.partners import payments, shipping, sms
 from rental_operator.runtime import batching, locks, scheduler, store
 
@@ -33,11 +34,17 @@ class Context:
     sms_sender: sms.SmsSender
     scheduler: scheduler.Scheduler
     rentals: store.Store[metrics.RentalSummary] = dataclasses.field(
-        default_factory=lambda: store.Store(metrics.rental_summary)
+        default_factory=lambda: store.Store(metrics.rental_summary, zdict=typical.RENTAL)
     )
-    purifiers: store.Store[None] = dataclasses.field(default_factory=store.Store)
-    payments: store.Store[None] = dataclasses.field(default_factory=store.Store)
-    deliveries: store.Store[None] = dataclasses.field(default_factory=store.Store)
+    purifiers: store.Store[None] = dataclasses.field(
+        default_factory=lambda: store.Store(zdict=typical.PURIFIER)
+    )
+    payments: store.Store[None] = dataclasses.field(
+        default_factory=lambda: store.Store(zdict=typical.PAYMENT)
+    )
+    deliveries: store.Store[None] = dataclasses.field(
+        default_factory=lambda: store.Store(zdict=typical.DELIVERY)
+    )
     locks: locks.KeyedLocks = dataclasses.field(default_factory=locks.KeyedLocks)
     # Reservations and releases queued per Purifier, committed in batches (see controllers.stock).
     stock_changes: batching.GroupCommit[Any] = dataclasses.field(default_factory=batching.GroupCommit)

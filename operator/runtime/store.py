@@ -43,9 +43,21 @@ def _no_summary(obj: dict[str, Any]) -> None:
 
 
 class Store(Generic[S]):
-    def __init__(self, summarize: Callable[[dict[str, Any]], S] = _no_summary) -> None:  # type: ignore[assignment]
+    def __init__(
+        self,
+        summarize: Callable[[dict[str, Any]], S] = _no_summary,  # type: ignore[assignment]
+        *,
+        zdict: bytes = b"",
+    ) -> None:
+        """`zdict`: a typical object of the kind as JSON, zlib's preset dictionary for packing.
+
+        Deflate can then refer back into it from the first byte: the keys, condition types, history
+        messages and the rest every object of the kind repeats cost a few bytes instead of being
+        spelt out once per object.
+        """
         self._objects: dict[Key, tuple[int, bytes, S]] = {}
         self._summarize = summarize
+        self._zdict = zdict
         self._lock = threading.Lock()
 
     @staticmethod
@@ -64,13 +76,13 @@ class Store(Generic[S]):
         with self._lock:
             known = self._objects.get(key)
             if known is not None and known[0] > version:
-                return _unpack(known[1])
-        packed = zlib.compress(orjson.dumps(obj), 1)  # level 1: most of the gain, least CPU
+                return self._unpack(known[1])
+        packed = self._pack(obj)
         summary = self._summarize(obj)
         with self._lock:
             known = self._objects.get(key)
             if known is not None and known[0] > version:
-                return _unpack(known[1])  # a newer one came in meanwhile
+                return self._unpack(known[1])  # a newer one came in meanwhile
             self._objects[key] = (version, packed, summary)
         return obj
 
@@ -85,23 +97,32 @@ class Store(Generic[S]):
         """A private copy of the newest known version (the caller may change it freely)."""
         with self._lock:
             known = self._objects.get((namespace, name))
-        return _unpack(known[1]) if known is not None else None
+        return self._unpack(known[1]) if known is not None else None
 
     def values(self) -> list[dict[str, Any]]:
         with self._lock:
             packed = [known[1] for known in self._objects.values()]
-        return [_unpack(p) for p in packed]
+        return [self._unpack(p) for p in packed]
 
     def summaries(self) -> list[S]:
         """The summary of every object, as computed when it was recorded."""
         with self._lock:
             return [known[2] for known in self._objects.values()]
 
+    def _pack(self, obj: dict[str, Any]) -> bytes:
+        if not self._zdict:
+            return zlib.compress(orjson.dumps(obj), 1)  # level 1: most of the gain, least CPU
+        packer = zlib.compressobj(1, zlib.DEFLATED, zlib.MAX_WBITS, 8, zlib.Z_DEFAULT_STRATEGY, self._zdict)
+        return packer.compress(orjson.dumps(obj)) + packer.flush()
+
+    def _unpack(self, packed: bytes) -> dict[str, Any]:
+        if not self._zdict:
+            obj: dict[str, Any] = orjson.loads(zlib.decompress(packed))
+            return obj
+        unpacker = zlib.decompressobj(zlib.MAX_WBITS, self._zdict)
+        unpacked: dict[str, Any] = orjson.loads(unpacker.decompress(packed) + unpacker.flush())
+        return unpacked
+
     def __len__(self) -> int:
         with self._lock:
             return len(self._objects)
-
-
-def _unpack(packed: bytes) -> dict[str, Any]:
-    obj: dict[str, Any] = orjson.loads(zlib.decompress(packed))
-    return obj

@@ -3,6 +3,7 @@ objects are kept packed, read as private copies, with a summary kept beside each
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 from typing import Any
@@ -178,3 +179,25 @@ def test_summaries_follow_the_newest_version_and_forgetting() -> None:
     assert sorted(objects.summaries()) == ["b", "c"]
     objects.forget(_obj("r2", 1))
     assert objects.summaries() == ["c"]
+
+
+def test_a_preset_dictionary_packs_typical_objects_smaller_and_reads_them_back() -> None:
+    typical = {
+        "metadata": {"name": "r0", "namespace": "shop", "resourceVersion": "1"},
+        "spec": {"customer": {"id": "c0", "address": "Seoul"}, "purifier": "aqua", "months": 12},
+        "status": {"phase": "Confirmed", "message": "paid; delivery started", "notifiedSeq": 5},
+    }
+    plain: store.Store[None] = store.Store()
+    primed: store.Store[None] = store.Store(zdict=json.dumps(typical).encode())
+    for name in ("r1", "r2", "정수기"):
+        obj = json.loads(json.dumps(typical))
+        obj["metadata"].update(name=name, resourceVersion="7")
+        obj["spec"]["customer"]["id"] = f"customer-{name}"
+        plain.observe(obj)
+        primed.observe(obj)
+        assert primed.get("shop", name) == obj == plain.get("shop", name)
+    sizes = {
+        label: sum(len(v[1]) for v in s._objects.values())
+        for label, s in (("plain", plain), ("primed", primed))
+    }
+    assert sizes["primed"] < sizes["plain"] / 2, sizes
