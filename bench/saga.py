@@ -129,15 +129,13 @@ def writes_between(
     """Writes to our group by 'VERB resource', and Event writes, between two snapshots."""
     ours: dict[str, float] = {}
     events = 0.0
-    for key, value in after.items():
-        verb, group, resource = key
-        delta = value - before.get(key, 0.0)
-        if verb not in WRITE_VERBS or delta <= 0:
+    for (verb, group, resource), delta in (after - before).items():  # only the counts that grew
+        if verb not in WRITE_VERBS:
             continue
         if resource == "events":
             events += delta
         elif group == GROUP:
-            ours[f"{verb} {resource}"] = ours.get(f"{verb} {resource}", 0.0) + delta
+            ours[f"{verb} {resource}"] = delta
     return ours, events
 
 
@@ -145,12 +143,11 @@ def reads_between(
     before: collections.Counter[tuple[str, str, str]], after: collections.Counter[tuple[str, str, str]]
 ) -> dict[str, float]:
     """Reads of our group by 'VERB resource' (GET, LIST, WATCH): the API server's work beyond writes."""
-    reads: dict[str, float] = {}
-    for (verb, group, resource), value in after.items():
-        delta = value - before.get((verb, group, resource), 0.0)
-        if group == GROUP and verb not in WRITE_VERBS and delta > 0:
-            reads[f"{verb} {resource}"] = reads.get(f"{verb} {resource}", 0.0) + delta
-    return reads
+    return {
+        f"{verb} {resource}": delta
+        for (verb, group, resource), delta in (after - before).items()
+        if group == GROUP and verb not in WRITE_VERBS
+    }
 
 
 # --- the scenario ---------------------------------------------------------------------------------

@@ -74,8 +74,8 @@ def _translate(error: ApiException) -> Exception:
 @dataclasses.dataclass
 class Kube:
     client: kubernetes.client.ApiClient
-    # libcurl for the saga's requests (see kubehttp); None: through the client, as it needs a proxy or
-    # a TLS server name, or as the caller asked.
+    # libcurl for the saga's requests (see kubehttp); False, or a configuration with a proxy or a TLS
+    # server name: through the client.
     curl: bool = True
     _custom: Any = dataclasses.field(init=False, repr=False)
     _http: kubehttp.CurlTransport | None = dataclasses.field(init=False, repr=False)

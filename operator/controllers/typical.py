@@ -49,7 +49,7 @@ def _entry(seq: int, kind: str, phase: str, message: str) -> dict[str, Any]:
     return {"at": _AT, "kind": kind, "message": message, "phase": phase, "seq": seq}
 
 
-def _owned(kind: str) -> dict[str, Any]:
+def _owned() -> dict[str, Any]:
     owner = {
         "apiVersion": rental.RESOURCE.api_version,
         "blockOwnerDeletion": True,
@@ -103,7 +103,7 @@ _RENTAL: Final = {
 _PAYMENT: Final = {
     "apiVersion": payment.RESOURCE.api_version,
     "kind": payment.RESOURCE.kind,
-    "metadata": _owned(payment.RESOURCE.kind),
+    "metadata": _owned(),
     "spec": {
         "amount": 360000,
         "currency": "KRW",
@@ -127,7 +127,7 @@ _PAYMENT: Final = {
 _DELIVERY: Final = {
     "apiVersion": delivery.RESOURCE.api_version,
     "kind": delivery.RESOURCE.kind,
-    "metadata": _owned(delivery.RESOURCE.kind),
+    "metadata": _owned(),
     "spec": {
         "address": "Seoul",
         "cancelled": False,
