@@ -19,6 +19,7 @@ import time
 import kopf
 
 from rental_operator import config
+from rental_operator.runtime import memory
 
 __all__ = ["main"]
 
@@ -50,7 +51,7 @@ def _run(args: argparse.Namespace) -> int:
         print(error, file=sys.stderr)
         return 2
     # Importing registers the handlers with Kopf's default registry.
-    from rental_operator.handlers import lifecycle, watches  # noqa: F401, PLC0415
+    from rental_operator.handlers import kopf_tuning, lifecycle, watches  # noqa: F401, PLC0415
 
     kopf.configure(verbose=args.verbose)
     if not args.verbose:
@@ -58,6 +59,8 @@ def _run(args: argparse.Namespace) -> int:
         # hundred rentals a second costs more than the work itself. The saga logs its own news.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     _tune_garbage_collector()
+    trimmer = memory.MemoryTrimmer()
+    trimmer.start()
     namespaces = settings.namespace_list
     kopf_settings = kopf.OperatorSettings()
     if args.peering_lifetime is not None:
@@ -67,23 +70,27 @@ def _run(args: argparse.Namespace) -> int:
         # Distinct per replica with no per-pod configuration, and newest first: in a rolling update
         # the new replica takes over as soon as it runs and the old one pauses until it is stopped.
         priority = time.time_ns() // 1_000_000
-    asyncio.run(
-        kopf.operator(
-            settings=kopf_settings,
-            standalone=not args.peering,
-            peering_name=args.peering or None,
-            priority=priority,
-            clusterwide=not namespaces,
-            namespaces=namespaces,
-            liveness_endpoint=args.liveness,
-            memo=kopf.Memo(
-                settings=settings,
-                mypage_settings=mypage_settings,
-                kubeconfig=args.kubeconfig,
-                peering=args.peering,
-            ),
+    try:
+        asyncio.run(
+            kopf.operator(
+                settings=kopf_settings,
+                standalone=not args.peering,
+                peering_name=args.peering or None,
+                priority=priority,
+                clusterwide=not namespaces,
+                namespaces=namespaces,
+                liveness_endpoint=args.liveness,
+                memories=kopf_tuning.LeanMemories(),
+                memo=kopf.Memo(
+                    settings=settings,
+                    mypage_settings=mypage_settings,
+                    kubeconfig=args.kubeconfig,
+                    peering=args.peering,
+                ),
+            )
         )
-    )
+    finally:
+        trimmer.stop()
     return 0
 
 
@@ -99,9 +106,14 @@ def _mypage(args: argparse.Namespace) -> int:
     )
     from rental_operator.mypage import standalone  # noqa: PLC0415  # only this command needs aiohttp
 
-    return standalone.run(
-        settings, kubeconfig=args.kubeconfig, metrics_port=args.metrics_port, access_log=args.access_log
-    )
+    trimmer = memory.MemoryTrimmer()
+    trimmer.start()
+    try:
+        return standalone.run(
+            settings, kubeconfig=args.kubeconfig, metrics_port=args.metrics_port, access_log=args.access_log
+        )
+    finally:
+        trimmer.stop()
 
 
 def _mypage_link(args: argparse.Namespace) -> int:

@@ -18,6 +18,7 @@ Called by the Kopf event handlers (feeding) and the controllers (reading and fee
 
 from __future__ import annotations
 
+import sys
 import threading
 import zlib
 from collections.abc import Callable
@@ -62,7 +63,9 @@ class Store(Generic[S]):
 
     @staticmethod
     def key_of(obj: dict[str, Any]) -> Key:
-        return obj["metadata"]["namespace"], obj["metadata"]["name"]
+        # One string per namespace, not one per object: each decoded body brings its own copy, and a
+        # key lives as long as its object (2 MB for 30,000 objects in one namespace).
+        return sys.intern(obj["metadata"]["namespace"]), obj["metadata"]["name"]
 
     def observe(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Record `obj` unless a newer version is known; return the newest version.
