@@ -341,31 +341,34 @@ class Transport:
 
     def _failure(self, method: str, path: str, error: Exception, *, posting: bool) -> errors.PartnerError:
         where = f"{method} {path}"
+
+        def unavailable(
+            what: str, kind: errors.UnavailableKind, *, outcome_unknown: bool
+        ) -> errors.PartnerUnavailable:
+            return errors.PartnerUnavailable(
+                f"{self.partner} {what}", partner=self.partner, kind=kind, outcome_unknown=outcome_unknown
+            )
+
         # NewConnectionError is a subclass of ConnectTimeoutError in urllib3: test for it first.
         never_sent = isinstance(error, urllib3.exceptions.NewConnectionError) or (
             isinstance(error, urllib3.exceptions.ProxyError)
             and isinstance(error.original_error, urllib3.exceptions.NewConnectionError)
         )
         if never_sent:
-            return errors.PartnerUnavailable(
-                f"{self.partner} is unreachable for {where}: connection refused or host not found",
-                partner=self.partner,
-                kind="connection",
+            return unavailable(
+                f"is unreachable for {where}: connection refused or host not found",
+                "connection",
                 outcome_unknown=False,
             )
         if isinstance(error, urllib3.exceptions.ConnectTimeoutError):
-            return errors.PartnerUnavailable(
-                f"{self.partner} did not accept a connection for {where} within {self.timeout.connect}s",
-                partner=self.partner,
-                kind="timeout",
+            return unavailable(
+                f"did not accept a connection for {where} within {self.timeout.connect}s",
+                "timeout",
                 outcome_unknown=False,
             )
         if isinstance(error, urllib3.exceptions.ReadTimeoutError):
-            return errors.PartnerUnavailable(
-                f"{self.partner} did not answer {where} within {self.timeout.read}s",
-                partner=self.partner,
-                kind="timeout",
-                outcome_unknown=posting,
+            return unavailable(
+                f"did not answer {where} within {self.timeout.read}s", "timeout", outcome_unknown=posting
             )
         if isinstance(error, urllib3.exceptions.SSLError):
             # A refused certificate proves nothing was sent.
@@ -375,17 +378,13 @@ class Transport:
                 what = f"certificate verify failed ({reason}; see RENTAL_PARTNER_CA_BUNDLE)"
             else:
                 what = "the TLS handshake or session failed"
-            return errors.PartnerUnavailable(
-                f"{self.partner} TLS error for {where}: {what}",
-                partner=self.partner,
-                kind="tls",
-                outcome_unknown=posting and verification is None,
+            return unavailable(
+                f"TLS error for {where}: {what}", "tls", outcome_unknown=posting and verification is None
             )
         if isinstance(error, urllib3.exceptions.ProtocolError | urllib3.exceptions.ProxyError):
-            return errors.PartnerUnavailable(
-                f"{self.partner} is unreachable for {where}: connection failed or was dropped",
-                partner=self.partner,
-                kind="connection",
+            return unavailable(
+                f"is unreachable for {where}: connection failed or was dropped",
+                "connection",
                 outcome_unknown=posting,
             )
         if isinstance(error, urllib3.exceptions.DecodeError):
