@@ -66,7 +66,7 @@ METRICS_APIS = (
 
 
 def adapter_version() -> str:
-    return build._required_version(_ADAPTER_SOURCES / "go.mod", ADAPTER_MODULE)
+    return build.required_version(_ADAPTER_SOURCES / "go.mod", ADAPTER_MODULE)
 
 
 # The Go helpers of `build` (progress output, lock, version pins) serve this build as they serve the
@@ -82,14 +82,14 @@ def ensure_adapter() -> Path:
         return binary
     if shutil.which("go") is None:
         raise RuntimeError("the Go toolchain is required to build prometheus-adapter (`go` not on PATH)")
-    with build._exclusive(build.cache_root() / "prometheus-adapter.lock"):
+    with build.exclusive(build.cache_root() / "prometheus-adapter.lock"):
         if binary.exists():
             return binary  # another process built it while we waited for the lock
         started = time.monotonic()
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix="building-adapter-", dir=target.parent))
         try:
-            build._build(
+            build.go_build(
                 _ADAPTER_SOURCES,
                 [f"{ADAPTER_MODULE}/cmd/adapter"],
                 staging,

@@ -25,7 +25,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Binaries", "cache_root", "ensure_binaries", "kubernetes_version"]
+__all__ = [
+    "Binaries",
+    "cache_root",
+    "ensure_binaries",
+    "exclusive",
+    "go_build",
+    "kubernetes_version",
+    "required_version",
+]
 
 _SOURCES = Path(__file__).resolve().parent.parent / "controlplane"
 _PROGRESS_EVERY_SECONDS = 15.0
@@ -47,7 +55,7 @@ def cache_root() -> Path:
     return (Path(xdg) if xdg else Path.home() / ".cache") / "purifier-rental"
 
 
-def _required_version(go_mod: Path, module: str) -> str:
+def required_version(go_mod: Path, module: str) -> str:
     match = re.search(rf"^\s*(?:require\s+)?{re.escape(module)}\s+(v\S+)", go_mod.read_text(), re.M)
     if not match:
         raise RuntimeError(f"{go_mod}: no requirement on {module}")
@@ -55,11 +63,11 @@ def _required_version(go_mod: Path, module: str) -> str:
 
 
 def kubernetes_version() -> str:
-    return _required_version(_SOURCES / "kube" / "go.mod", "k8s.io/kubernetes")
+    return required_version(_SOURCES / "kube" / "go.mod", "k8s.io/kubernetes")
 
 
 def _etcd_version() -> str:
-    return _required_version(_SOURCES / "etcd" / "go.mod", "go.etcd.io/etcd/server/v3")
+    return required_version(_SOURCES / "etcd" / "go.mod", "go.etcd.io/etcd/server/v3")
 
 
 def _sources_digest() -> str:
@@ -92,7 +100,7 @@ def _go(args: list[str], cwd: Path) -> str:
     return result.stdout
 
 
-def _build(module_dir: Path, packages: list[str], out_dir: Path, ldflags: str, what: str) -> None:
+def go_build(module_dir: Path, packages: list[str], out_dir: Path, ldflags: str, what: str) -> None:
     """`go build -v` prints each package it compiles; count them against the dependency total."""
     started = time.monotonic()
     _log(f"{what}: downloading Go modules (cached in {_go(['env', 'GOMODCACHE'], module_dir).strip()})")
@@ -122,7 +130,7 @@ def _build(module_dir: Path, packages: list[str], out_dir: Path, ldflags: str, w
 
 
 @contextlib.contextmanager
-def _exclusive(lock_path: Path) -> Iterator[None]:
+def exclusive(lock_path: Path) -> Iterator[None]:
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with lock_path.open("w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -145,7 +153,7 @@ def ensure_binaries() -> Binaries:
     )
     if all(p.exists() for p in vars(binaries).values()):
         return binaries
-    with _exclusive(cache_root() / "build.lock"):
+    with exclusive(cache_root() / "build.lock"):
         if all(p.exists() for p in vars(binaries).values()):
             return binaries  # another process built it while we waited for the lock
         started = time.monotonic()
@@ -153,7 +161,7 @@ def ensure_binaries() -> Binaries:
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix="building-", dir=target.parent))
         try:
-            _build(_SOURCES / "etcd", ["."], staging, "-s -w", f"etcd {etcd} (1/2)")
+            go_build(_SOURCES / "etcd", ["."], staging, "-s -w", f"etcd {etcd} (1/2)")
             minor = k8s.split(".")[1]
             stamp = " ".join(
                 f"-X k8s.io/component-base/version.{key}={value}"
@@ -164,7 +172,7 @@ def ensure_binaries() -> Binaries:
                     "gitTreeState": "clean",
                 }.items()
             )
-            _build(
+            go_build(
                 _SOURCES / "kube",
                 ["./cmd/kube-apiserver", "./cmd/kube-controller-manager"],
                 staging,

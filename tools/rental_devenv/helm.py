@@ -13,8 +13,6 @@ picking objects out of a render. Called by the chart tests (`tests/helm/`) and `
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
 import shutil
@@ -22,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -66,24 +64,13 @@ def _go_env(**extra: str) -> dict[str, str]:
     return env
 
 
-@contextlib.contextmanager
-def _exclusive(lock_path: Path) -> Iterator[None]:
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with lock_path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def ensure_helm() -> Path:
     """The helm binary of HELM_VERSION, built with `go install` the first time (a minute or two)."""
     target = build.cache_root() / "bin" / f"helm-{HELM_VERSION}"
     binary = target / "helm"
     if binary.exists():
         return binary
-    with _exclusive(build.cache_root() / "helm.lock"):
+    with build.exclusive(build.cache_root() / "helm.lock"):
         if binary.exists():
             return binary  # another process built it while we waited
         started = time.monotonic()
