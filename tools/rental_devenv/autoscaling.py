@@ -24,8 +24,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
-import json
-import os
 import shutil
 import ssl
 import subprocess
@@ -109,21 +107,7 @@ def ensure_adapter() -> Path:
 
 def keda_crd(name: str = "keda.sh_scaledobjects.yaml") -> Path:
     """A KEDA CRD file as the keda module ships it (`config/crd/bases/`, read-only in GOMODCACHE)."""
-    env = {**os.environ, "GOTOOLCHAIN": os.environ.get("GOTOOLCHAIN", "local"), "GOFLAGS": "-mod=mod"}
-    result = subprocess.run(
-        ["go", "mod", "download", "-json", f"{_KEDA_MODULE}@{KEDA_VERSION}"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=tempfile.gettempdir(),  # outside any module: a plain download into the module cache
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"go mod download {_KEDA_MODULE}@{KEDA_VERSION} failed:\n{result.stderr.strip()}")
-    crd = Path(json.loads(result.stdout)["Dir"]) / "config" / "crd" / "bases" / name
-    if not crd.exists():
-        raise RuntimeError(f"{_KEDA_MODULE}@{KEDA_VERSION} has no config/crd/bases/{name}")
-    return crd
+    return build.module_file(_KEDA_MODULE, KEDA_VERSION, f"config/crd/bases/{name}")
 
 
 class AdapterProcess(processes.ChildProcess):

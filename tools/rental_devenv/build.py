@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -32,6 +33,7 @@ __all__ = [
     "exclusive",
     "go_build",
     "kubernetes_version",
+    "module_file",
     "required_version",
 ]
 
@@ -98,6 +100,24 @@ def _go(args: list[str], cwd: Path) -> str:
     if result.returncode != 0:
         raise RuntimeError(f"go {' '.join(args)} failed in {cwd}:\n{result.stderr.strip()}")
     return result.stdout
+
+
+def module_file(module: str, version: str, relative: str) -> Path:
+    """A file as Go module `module`@`version` ships it (downloaded once; read-only in GOMODCACHE)."""
+    result = subprocess.run(
+        ["go", "mod", "download", "-json", f"{module}@{version}"],
+        env={**_go_env(), "GOFLAGS": "-mod=mod"},
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tempfile.gettempdir(),  # outside any module: a plain download into the module cache
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"go mod download {module}@{version} failed:\n{result.stderr.strip()}")
+    path = Path(json.loads(result.stdout)["Dir"]) / relative
+    if not path.exists():
+        raise RuntimeError(f"{module}@{version} has no {relative}")
+    return path
 
 
 def go_build(module_dir: Path, packages: list[str], out_dir: Path, ldflags: str, what: str) -> None:

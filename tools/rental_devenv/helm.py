@@ -13,7 +13,6 @@ picking objects out of a render. Called by the chart tests (`tests/helm/`) and `
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -103,22 +102,7 @@ def ensure_helm() -> Path:
 
 def servicemonitor_crd() -> Path:
     """The ServiceMonitor CRD file as the prometheus-operator module ships it (read-only, in GOMODCACHE)."""
-    result = subprocess.run(
-        ["go", "mod", "download", "-json", f"{_PROMETHEUS_OPERATOR}@{PROMETHEUS_OPERATOR_VERSION}"],
-        env=_go_env(GOFLAGS="-mod=mod"),
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=tempfile.gettempdir(),  # outside any module: a plain download into the module cache
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"go mod download {_PROMETHEUS_OPERATOR} failed:\n{result.stderr.strip()}")
-    crd = Path(json.loads(result.stdout)["Dir"]) / _SERVICEMONITOR_CRD
-    if not crd.exists():
-        raise RuntimeError(
-            f"{_PROMETHEUS_OPERATOR}@{PROMETHEUS_OPERATOR_VERSION} has no {_SERVICEMONITOR_CRD}"
-        )
-    return crd
+    return build.module_file(_PROMETHEUS_OPERATOR, PROMETHEUS_OPERATOR_VERSION, _SERVICEMONITOR_CRD)
 
 
 def run(
