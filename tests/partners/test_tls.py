@@ -135,6 +135,27 @@ def test_an_unverifiable_certificate_is_a_tls_fault_that_sends_nothing(
     assert "TLS handshake failed" in gateway.log_text()
 
 
+def test_a_rotated_bundle_is_trusted_without_a_restart(
+    settings_for: MakeSettings, gateway: Any, pki: tuple[certs.PKI, certs.PKI], tmp_path: Path
+) -> None:
+    # The chart mounts the CA ConfigMap or Secret as a directory, which the kubelet updates in place
+    # (a new file swapped in by rename); each new connection reads the bundle again, so a rotated CA
+    # is trusted at the next call, with no restart and no checksum annotation to roll the pod.
+    own, other = pki
+    bundle = tmp_path / "ca.crt"
+    bundle.write_bytes(other.ca_cert.read_bytes())
+    settings = settings_for(partner_ca_bundle=str(bundle))
+    with payments.PaymentClient(settings) as client:
+        with pytest.raises(errors.PartnerUnavailable) as caught:
+            client.charge(**CHARGE, idempotency_key="tls-rotate-1")
+        assert caught.value.kind == "tls"
+        rotated = tmp_path / "ca.crt.new"
+        rotated.write_bytes(own.ca_cert.read_bytes())
+        rotated.replace(bundle)
+        assert client.charge(**CHARGE, idempotency_key="tls-rotate-2").approved
+    assert len(gateway.ledger()["payments"]) == 1
+
+
 def test_the_requests_ca_bundle_variable_cannot_replace_a_configured_bundle(
     settings_for: MakeSettings,
     gateway: Any,
