@@ -5,7 +5,7 @@ it starts (or reuses) a control plane, the reference gateway and the operator as
 over a bounded window, applies rentals over a few Purifiers with limited stock (some are Rejected
 OutOfStock, some for an unknown Purifier, some declined by the payment system), cancels and deletes
 some at random, SIGKILLs the operator at random moments (restarting it each time), kills and
-restarts etcd once and kube-apiserver once, and makes the partner gateway answer 503 to a share of
+restarts etcd, kube-apiserver and kube-controller-manager once each, and makes the partner gateway answer 503 to a share of
 requests, add latency spikes longer than the operator's timeout, and go down for a while. Then it
 clears the faults, waits (bounded) until nothing moves any more, and hands the API server's objects
 and the gateway's ledger to `rental_devenv.invariants.check`. It prints the figures and exits 1 on
@@ -88,6 +88,7 @@ class Settings:
     stall_seconds: float = 120.0  # stop waiting for quiescence when nothing changed for this long
     restart_etcd: bool = True
     restart_apiserver: bool = True
+    restart_controller_manager: bool = True
 
     def __post_init__(self) -> None:
         if self.rentals < 1:
@@ -176,6 +177,17 @@ def schedule(settings: Settings) -> list[Event]:
         events.append(Event(start, "outage"))
         events.append(Event(start + settings.outage_seconds / 2, "outage-drop"))
         events.append(Event(start + settings.outage_seconds, "outage-end"))
+    if settings.restart_controller_manager:
+        # Drawn last, so a seed's other events stay where they were before this restart was added.
+        # Down, it collects no garbage: the Payments and Deliveries of deleted Rentals must still go.
+        events.append(
+            Event(
+                rng.uniform(0.45, 0.55) * window,
+                "restart",
+                "kube-controller-manager",
+                pause=rng.uniform(1.0, 4.0),
+            )
+        )
     return sorted(events, key=lambda event: event.at)
 
 
