@@ -478,7 +478,8 @@ def _install_crds(plane: controlplane.ControlPlane) -> None:
     )
 
 
-def main() -> int:
+def _arguments() -> tuple[argparse.Namespace, dict[str, str]]:
+    """The command line, and the operator's extra environment from `--operator-env`."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--burst", type=int, nargs="*", default=[500, 2000], help="rentals applied all at once"
@@ -488,8 +489,27 @@ def main() -> int:
     parser.add_argument("--raw-rentals", type=int, default=500)
     parser.add_argument("--raw-concurrency", type=int, default=16)
     parser.add_argument("--present", type=int, default=0, help="then keep this many rentals and report RSS")
+    parser.add_argument(
+        "--operator-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an environment variable for the operator, e.g. RENTAL_MYPAGE_ENABLED=false to run it as the"
+        " chart does (MyPage in its own Deployment); repeatable",
+    )
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
+    extra_env: dict[str, str] = {}
+    for item in args.operator_env:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            parser.error(f"--operator-env: expected NAME=VALUE, got {item!r}")
+        extra_env[name] = value
+    return args, extra_env
+
+
+def main() -> int:
+    args, extra_env = _arguments()
 
     work = Path(tempfile.mkdtemp(prefix="bench-saga-"))
     plane = controlplane.ControlPlane(directory=work / "controlplane")
@@ -498,7 +518,7 @@ def main() -> int:
     _install_crds(plane)
     client = kubernetes.config.new_client_from_config(config_file=str(plane.kubeconfig))
     client.configuration.connection_pool_maxsize = 32
-    results: dict[str, Any] = {"machine": machine(), "scenarios": []}
+    results: dict[str, Any] = {"machine": machine(), "operator_env": extra_env, "scenarios": []}
     gateway = testing.GatewayProcess("--quiet", "--auto-deliver-seconds", "1", db=work / "ledger.sqlite3")
     gateway.start()
     operator = testkit.OperatorProcess(
@@ -508,6 +528,7 @@ def main() -> int:
             "RENTAL_SHIPPING_URL": gateway.url,
             "RENTAL_SMS_URL": gateway.url,
             "RENTAL_SHIPPING_POLL_SECONDS": "1",
+            **extra_env,
         },
         log_path=work / "operator.log",
     )
