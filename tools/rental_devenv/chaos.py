@@ -5,8 +5,9 @@ it starts (or reuses) a control plane, the reference gateway and the operator as
 over a bounded window, applies rentals over a few Purifiers with limited stock (some are Rejected
 OutOfStock, some for an unknown Purifier, some declined by the payment system), cancels and deletes
 some at random, SIGKILLs the operator at random moments (restarting it each time), kills and
-restarts etcd, kube-apiserver and kube-controller-manager once each, and makes the partner gateway answer 503 to a share of
-requests, add latency spikes longer than the operator's timeout, and go down for a while. Then it
+restarts etcd, kube-apiserver and kube-controller-manager once each, and makes the partner gateway
+answer 503 to a share of requests, add latency spikes longer than the operator's timeout, and go
+down for a while. Then it
 clears the faults, waits (bounded) until nothing moves any more, and hands the API server's objects
 and the gateway's ledger to `rental_devenv.invariants.check`. It prints the figures and exits 1 on
 any violation.
