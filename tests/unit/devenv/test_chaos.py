@@ -47,10 +47,18 @@ def test_kills_restarts_and_the_outage_fit_the_window_in_order() -> None:
     assert all(later - earlier >= 4.0 for earlier, later in itertools.pairwise(kills))
     assert all(0 < at <= settings.chaos_seconds for at in kills)
     restarts = sorted(e.target for e in events if e.action == "restart")
-    assert restarts == ["etcd", "kube-apiserver"]
+    assert restarts == ["etcd", "kube-apiserver", "kube-controller-manager"]
     outage = [e for e in events if e.action.startswith("outage")]
     assert [e.action for e in outage] == ["outage", "outage-drop", "outage-end"]
     assert outage[-1].at - outage[0].at == pytest.approx(settings.outage_seconds)
+
+
+def test_the_controller_manager_restart_moves_no_other_event_of_a_seed() -> None:
+    with_it = chaos.schedule(chaos.Settings(rentals=60, kills=10, seed=11))
+    without = chaos.schedule(chaos.Settings(rentals=60, kills=10, seed=11, restart_controller_manager=False))
+    assert [e for e in with_it if e.target != "kube-controller-manager"] == without
+    (restart,) = [e for e in with_it if e.target == "kube-controller-manager"]
+    assert restart.action == "restart" and 1.0 <= restart.pause <= 4.0
 
 
 def test_the_window_grows_with_the_kills_and_the_rentals() -> None:
