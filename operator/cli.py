@@ -59,8 +59,6 @@ def _run(args: argparse.Namespace) -> int:
         # hundred rentals a second costs more than the work itself. The saga logs its own news.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     _tune_garbage_collector()
-    trimmer = memory.MemoryTrimmer()
-    trimmer.start()
     namespaces = settings.namespace_list
     kopf_settings = kopf.OperatorSettings()
     if args.peering_lifetime is not None:
@@ -70,7 +68,7 @@ def _run(args: argparse.Namespace) -> int:
         # Distinct per replica with no per-pod configuration, and newest first: in a rolling update
         # the new replica takes over as soon as it runs and the old one pauses until it is stopped.
         priority = time.time_ns() // 1_000_000
-    try:
+    with memory.MemoryTrimmer():
         asyncio.run(
             kopf.operator(
                 settings=kopf_settings,
@@ -89,8 +87,6 @@ def _run(args: argparse.Namespace) -> int:
                 ),
             )
         )
-    finally:
-        trimmer.stop()
     return 0
 
 
@@ -106,14 +102,10 @@ def _mypage(args: argparse.Namespace) -> int:
     )
     from rental_operator.mypage import standalone  # noqa: PLC0415  # only this command needs aiohttp
 
-    trimmer = memory.MemoryTrimmer()
-    trimmer.start()
-    try:
+    with memory.MemoryTrimmer():
         return standalone.run(
             settings, kubeconfig=args.kubeconfig, metrics_port=args.metrics_port, access_log=args.access_log
         )
-    finally:
-        trimmer.stop()
 
 
 def _mypage_link(args: argparse.Namespace) -> int:

@@ -22,6 +22,8 @@ import ctypes.util
 import logging
 import threading
 from collections.abc import Callable
+from types import TracebackType
+from typing import Self
 
 __all__ = ["MemoryTrimmer"]
 
@@ -43,7 +45,10 @@ def _malloc_trim() -> Callable[[int], int] | None:
 
 
 class MemoryTrimmer:
-    """A daemon thread that calls `malloc_trim(0)` every `interval` seconds until stopped."""
+    """A daemon thread that calls `malloc_trim(0)` every `interval` seconds until stopped.
+
+    As a context manager, it runs for the duration of the `with` block.
+    """
 
     def __init__(self, interval: float = 10.0) -> None:
         if interval <= 0:
@@ -81,6 +86,15 @@ class MemoryTrimmer:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
 
     def _loop(self) -> None:
         while not self._stopped.wait(self.interval):

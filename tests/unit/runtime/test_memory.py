@@ -62,3 +62,15 @@ def test_the_thread_trims_every_interval_until_stopped() -> None:
 def test_the_interval_must_be_positive() -> None:
     with pytest.raises(ValueError, match="interval must be positive, got 0"):
         memory.MemoryTrimmer(interval=0)
+
+
+@pytest.mark.skipif(not memory.MemoryTrimmer().available, reason="the C library has no malloc_trim")
+def test_as_a_context_manager_it_trims_only_within_the_block() -> None:
+    with memory.MemoryTrimmer(interval=0.02) as trimmer:
+        deadline = time.monotonic() + 10
+        while trimmer.trims < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert trimmer.trims >= 2
+    stopped_at = trimmer.trims
+    time.sleep(0.1)
+    assert trimmer.trims == stopped_at
