@@ -78,8 +78,7 @@ def ensure_adapter() -> Path:
     binary = target / "adapter"
     if binary.exists():
         return binary
-    if shutil.which("go") is None:
-        raise RuntimeError("the Go toolchain is required to build prometheus-adapter (`go` not on PATH)")
+    build.require_go("build prometheus-adapter")
     with build.exclusive(build.cache_root() / "prometheus-adapter.lock"):
         if binary.exists():
             return binary  # another process built it while we waited for the lock

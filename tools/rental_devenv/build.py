@@ -32,8 +32,10 @@ __all__ = [
     "ensure_binaries",
     "exclusive",
     "go_build",
+    "go_env",
     "kubernetes_version",
     "module_file",
+    "require_go",
     "required_version",
 ]
 
@@ -85,18 +87,23 @@ def _log(message: str) -> None:
     print(f"[controlplane] {message}", file=sys.stderr, flush=True)
 
 
-def _go_env() -> dict[str, str]:
+def require_go(purpose: str) -> None:
+    """Fail with a clear message, naming `purpose`, when the Go toolchain is not on PATH."""
+    if shutil.which("go") is None:
+        raise RuntimeError(f"the Go toolchain is required to {purpose} (`go` not on PATH)")
+
+
+def go_env(**extra: str) -> dict[str, str]:
+    """The environment for the go command, with `extra` variables."""
     env = dict(os.environ)
     # A pure-Go static build; GOTOOLCHAIN=local keeps the go command from switching toolchains
-    # behind our back (the wrapper modules ask for nothing newer than this machine's Go).
-    env.update(CGO_ENABLED="0", GOTOOLCHAIN=env.get("GOTOOLCHAIN", "local"))
+    # behind our back (the modules we build ask for nothing newer than this machine's Go).
+    env.update(CGO_ENABLED="0", GOTOOLCHAIN=env.get("GOTOOLCHAIN", "local"), **extra)
     return env
 
 
 def _go(args: list[str], cwd: Path) -> str:
-    result = subprocess.run(
-        ["go", *args], cwd=cwd, env=_go_env(), capture_output=True, text=True, check=False
-    )
+    result = subprocess.run(["go", *args], cwd=cwd, env=go_env(), capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"go {' '.join(args)} failed in {cwd}:\n{result.stderr.strip()}")
     return result.stdout
@@ -104,9 +111,10 @@ def _go(args: list[str], cwd: Path) -> str:
 
 def module_file(module: str, version: str, relative: str) -> Path:
     """A file as Go module `module`@`version` ships it (downloaded once; read-only in GOMODCACHE)."""
+    require_go(f"download {module}")
     result = subprocess.run(
         ["go", "mod", "download", "-json", f"{module}@{version}"],
-        env={**_go_env(), "GOFLAGS": "-mod=mod"},
+        env=go_env(GOFLAGS="-mod=mod"),
         capture_output=True,
         text=True,
         check=False,
@@ -129,7 +137,7 @@ def go_build(module_dir: Path, packages: list[str], out_dir: Path, ldflags: str,
     _log(f"{what}: compiling up to {total} packages (a cold build takes minutes; a warm one seconds)")
     command = ["go", "build", "-v", "-trimpath", "-ldflags", ldflags, "-o", f"{out_dir}/", *packages]
     process = subprocess.Popen(
-        command, cwd=module_dir, env=_go_env(), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+        command, cwd=module_dir, env=go_env(), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
     )
     assert process.stderr is not None
     compiled, last_report, errors = 0, started, []
@@ -162,8 +170,7 @@ def exclusive(lock_path: Path) -> Iterator[None]:
 
 def ensure_binaries() -> Binaries:
     """Return the cached binaries, building them first if this version has never been built here."""
-    if shutil.which("go") is None:
-        raise RuntimeError("the Go toolchain is required to build the control plane (`go` not on PATH)")
+    require_go("build the control plane")
     k8s, etcd = kubernetes_version(), _etcd_version()
     target = cache_root() / "bin" / f"k8s-{k8s}-etcd-{etcd}-{_sources_digest()}"
     binaries = Binaries(

@@ -13,7 +13,6 @@ picking objects out of a render. Called by the chart tests (`tests/helm/`) and `
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -54,21 +53,13 @@ def _log(message: str) -> None:
     print(f"[helm] {message}", file=sys.stderr, flush=True)
 
 
-def _go_env(**extra: str) -> dict[str, str]:
-    if shutil.which("go") is None:
-        raise RuntimeError("the Go toolchain is required to build helm (`go` not on PATH)")
-    env = dict(os.environ)
-    # Never let the go command fetch another toolchain: helm's go.mod asks for nothing newer than ours.
-    env.update(CGO_ENABLED="0", GOTOOLCHAIN=env.get("GOTOOLCHAIN", "local"), **extra)
-    return env
-
-
 def ensure_helm() -> Path:
     """The helm binary of HELM_VERSION, built with `go install` the first time (a minute or two)."""
     target = build.cache_root() / "bin" / f"helm-{HELM_VERSION}"
     binary = target / "helm"
     if binary.exists():
         return binary
+    build.require_go("build helm")
     with build.exclusive(build.cache_root() / "helm.lock"):
         if binary.exists():
             return binary  # another process built it while we waited
@@ -86,7 +77,7 @@ def ensure_helm() -> Path:
                     f"-s -w -X helm.sh/helm/v3/internal/version.version={HELM_VERSION}",
                     f"helm.sh/helm/v3/cmd/helm@{HELM_VERSION}",
                 ],
-                env=_go_env(GOBIN=str(staging)),
+                env=build.go_env(GOBIN=str(staging)),
                 capture_output=True,
                 text=True,
                 check=False,
