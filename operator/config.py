@@ -7,6 +7,8 @@ instead of failing later inside a handler. Called by `rental_operator.cli` and p
 
 from __future__ import annotations
 
+import datetime
+import itertools
 import os
 import pathlib
 import re
@@ -27,6 +29,7 @@ __all__ = [
     "Settings",
     "load",
     "load_mypage",
+    "parse_duration",
     "read_secret_file",
 ]
 
@@ -34,6 +37,16 @@ _NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 # What an `Authorization: Bearer <key>` header can carry unchanged: visible ASCII, no whitespace.
 _HEADER_SAFE = re.compile(r"[\x21-\x7e]+")
 _PEM_CERTIFICATE = "-----BEGIN CERTIFICATE-----"
+# Durations as operators write them elsewhere (kubectl, Prometheus): a whole number and a unit.
+_DURATION = re.compile(r"(?P<count>[0-9]{1,9})(?P<unit>ms|s|m|h|d|w)")
+_UNITS: Final = {
+    "ms": datetime.timedelta(milliseconds=1),
+    "s": datetime.timedelta(seconds=1),
+    "m": datetime.timedelta(minutes=1),
+    "h": datetime.timedelta(hours=1),
+    "d": datetime.timedelta(days=1),
+    "w": datetime.timedelta(weeks=1),
+}
 
 Partner = Literal["payments", "shipping", "sms"]
 PARTNERS: Final[tuple[Partner, ...]] = ("payments", "shipping", "sms")
@@ -98,6 +111,30 @@ class Settings(pydantic_settings.BaseSettings):
     sms_ca_bundle: pathlib.Path | None = pydantic.Field(
         default=None, description="CA bundle for the SMS partner only (overrides partner_ca_bundle)."
     )
+    billing_period: str = pydantic.Field(
+        default="month",
+        description=(
+            "The length of a billing period: `month` (calendar months counted from the anchor), or a "
+            "fixed duration such as `30s` for demos and tests."
+        ),
+    )
+    dunning_schedule: str = pydantic.Field(
+        default="1d,3d,5d,7d,9d,11d,14d",
+        description=(
+            "The retries of a declined monthly charge, as delays after its due time, in increasing "
+            "order; `none` for no retries. The default is 8 attempts within 14 days, as Stripe recommends."
+        ),
+    )
+    withdrawal_period: str = pydantic.Field(
+        default="14d",
+        description="How long after delivery a cancellation is a withdrawal: every charge refunded.",
+    )
+    payment_history: int = pydantic.Field(
+        default=3,
+        ge=1,
+        le=1000,
+        description="Settled Payments kept per Rental; older ones are deleted once billing records them.",
+    )
     metrics_port: int = pydantic.Field(default=9090, ge=1, le=65535)
     metrics_address: str = pydantic.Field(
         default="0.0.0.0",  # scraped from outside the pod
@@ -121,6 +158,40 @@ class Settings(pydantic_settings.BaseSettings):
             if not _NAMESPACE.fullmatch(name):
                 raise ValueError(f"{name!r} is not a valid namespace name (RFC 1123 label)")
         return ",".join(names)
+
+    @pydantic.field_validator("billing_period")
+    @classmethod
+    def _period_is_month_or_duration(cls, value: str) -> str:
+        if value.strip() != "month":
+            parse_duration(value)
+        return value.strip()
+
+    @pydantic.field_validator("dunning_schedule")
+    @classmethod
+    def _schedule_is_increasing(cls, value: str) -> str:
+        _parse_schedule(value)
+        return value
+
+    @pydantic.field_validator("withdrawal_period")
+    @classmethod
+    def _withdrawal_is_a_duration(cls, value: str) -> str:
+        if parse_duration(value, allow_zero=True) < datetime.timedelta(0):
+            raise ValueError("must not be negative")
+        return value
+
+    @property
+    def billing_period_length(self) -> datetime.timedelta | None:
+        """The fixed length of a billing period; None: calendar months."""
+        return None if self.billing_period == "month" else parse_duration(self.billing_period)
+
+    @property
+    def dunning_delays(self) -> tuple[datetime.timedelta, ...]:
+        """The delays after a declined charge's due time at which it is retried."""
+        return _parse_schedule(self.dunning_schedule)
+
+    @property
+    def withdrawal_window(self) -> datetime.timedelta:
+        return parse_duration(self.withdrawal_period, allow_zero=True)
 
     @pydantic.field_validator("payment_api_key", "shipping_api_key", "sms_api_key")
     @classmethod
@@ -164,6 +235,39 @@ class Settings(pydantic_settings.BaseSettings):
         }
         chosen = own[partner] or self.partner_ca_bundle
         return str(chosen) if chosen is not None else None
+
+
+def parse_duration(text: str, *, allow_zero: bool = False) -> datetime.timedelta:
+    """A duration written as units with whole numbers, largest first: `30s`, `14d`, `1h30m`, `500ms`.
+
+    Raises ValueError with the rule in words, which `load` turns into one line naming the variable.
+    """
+    cleaned = text.strip()
+    total = datetime.timedelta(0)
+    position = 0
+    while position < len(cleaned):
+        match = _DURATION.match(cleaned, position)
+        if match is None:
+            raise ValueError(
+                f"{text!r} is not a duration: write a whole number and a unit (ms, s, m, h, d, w), "
+                "such as 30s, 14d or 1h30m"
+            )
+        total += int(match["count"]) * _UNITS[match["unit"]]
+        position = match.end()
+    if not cleaned:
+        raise ValueError("is empty: write a duration such as 30s or 14d")
+    if total <= datetime.timedelta(0) and not allow_zero:
+        raise ValueError(f"{text!r} must be longer than zero")
+    return total
+
+
+def _parse_schedule(text: str) -> tuple[datetime.timedelta, ...]:
+    if text.strip() == "none":
+        return ()
+    delays = tuple(parse_duration(part) for part in text.split(",") if part.strip())
+    if any(later <= earlier for earlier, later in itertools.pairwise(delays)):
+        raise ValueError(f"{text!r}: the delays must increase (each is counted from the due time)")
+    return delays
 
 
 def read_secret_file(path: str, *, variable: str) -> str:

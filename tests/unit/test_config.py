@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 from pathlib import Path
 
@@ -361,3 +362,59 @@ def test_an_unreadable_token_key_file_is_one_line_naming_it(
     assert str(caught.value) == (
         f"configuration error: RENTAL_MYPAGE_TOKEN_SECRET_FILE: cannot read {key}: Permission denied"
     )
+
+
+# --- billing (CONTRACT §3: RENTAL_BILLING_PERIOD, RENTAL_DUNNING_SCHEDULE, ...) -----------------------
+def test_billing_defaults_are_calendar_months_stripes_retries_and_14_days() -> None:
+    settings = _load()
+    day = datetime.timedelta(days=1)
+    assert settings.billing_period_length is None
+    assert settings.dunning_delays == tuple(n * day for n in (1, 3, 5, 7, 9, 11, 14))
+    assert settings.withdrawal_window == 14 * day
+    assert settings.payment_history == 3
+
+
+def test_billing_durations_for_demos_and_tests() -> None:
+    settings = config.load(
+        {
+            **URLS,
+            "RENTAL_BILLING_PERIOD": "30s",
+            "RENTAL_DUNNING_SCHEDULE": "2s, 4s,1m",
+            "RENTAL_WITHDRAWAL_PERIOD": "1h30m",
+            "RENTAL_PAYMENT_HISTORY": "5",
+        }
+    )
+    assert settings.billing_period_length == datetime.timedelta(seconds=30)
+    assert settings.dunning_delays == (
+        datetime.timedelta(seconds=2),
+        datetime.timedelta(seconds=4),
+        datetime.timedelta(minutes=1),
+    )
+    assert settings.withdrawal_window == datetime.timedelta(minutes=90)
+    assert settings.payment_history == 5
+
+
+def test_no_dunning_and_no_withdrawal_window_can_be_chosen() -> None:
+    settings = config.load({**URLS, "RENTAL_DUNNING_SCHEDULE": "none", "RENTAL_WITHDRAWAL_PERIOD": "0s"})
+    assert settings.dunning_delays == ()
+    assert settings.withdrawal_window == datetime.timedelta(0)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        ("RENTAL_BILLING_PERIOD", "monthly", "not a duration"),
+        ("RENTAL_BILLING_PERIOD", "0s", "longer than zero"),
+        ("RENTAL_BILLING_PERIOD", "-5s", "not a duration"),
+        ("RENTAL_DUNNING_SCHEDULE", "1d,3x", "not a duration"),
+        ("RENTAL_DUNNING_SCHEDULE", "3d,1d", "must increase"),
+        ("RENTAL_DUNNING_SCHEDULE", "1d,1d", "must increase"),
+        ("RENTAL_WITHDRAWAL_PERIOD", "two weeks", "not a duration"),
+        ("RENTAL_PAYMENT_HISTORY", "0", "greater than or equal to 1"),
+    ],
+)
+def test_a_malformed_billing_setting_names_the_variable_and_the_rule(
+    variable: str, value: str, says: str
+) -> None:
+    with pytest.raises(config.ConfigError, match=f"^configuration error: {variable}: .*{says}"):
+        config.load({**URLS, variable: value})
