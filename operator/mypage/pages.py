@@ -19,22 +19,11 @@ import re
 from collections.abc import Sequence
 from typing import Final
 
+from rental_operator.api import money
 from rental_operator.mypage import projection
 from rental_operator.reconcilers import notifications
 
 __all__ = ["STYLE", "format_amount", "humanize", "render"]
-
-# ISO 4217 minor units, where not 2 (amounts are in minor units of their currency).
-_EXPONENTS: Final = {
-    **dict.fromkeys(
-        [
-            *("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG"),
-            *("RWF", "UGX", "UYI", "VND", "VUV", "XAF", "XOF", "XPF"),
-        ],
-        0,
-    ),
-    **dict.fromkeys(["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"], 3),
-}
 
 _CAMEL: Final = re.compile(r"(?<=[a-z])(?=[A-Z])")
 # Longer than any string field the page shows may be (status messages: 1024), so nothing is cut.
@@ -76,15 +65,13 @@ def humanize(phase: str | None) -> str:
 
 
 def format_amount(amount: int | None, currency: str | None) -> str:
-    """An amount in minor units for people: `360000, KRW` -> `360,000 KRW`; `1999, USD` -> `19.99 USD`."""
+    """An amount in minor units for people: `360000, KRW` -> `360,000 KRW`; `1999, USD` -> `19.99 USD`.
+
+    The same figure as the text message's (`api.money` is the one source of currency exponents).
+    """
     if amount is None:
         return "\u2014"
-    exponent = _EXPONENTS.get(currency or "", 2)
-    whole, fraction = divmod(abs(amount), 10**exponent)
-    text = f"{'-' if amount < 0 else ''}{whole:,}"
-    if exponent:
-        text += f".{fraction:0{exponent}d}"
-    return f"{text} {currency}" if currency else text
+    return money.format_amount(amount, currency)
 
 
 def _timestamp(seconds: int) -> str:

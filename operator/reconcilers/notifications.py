@@ -27,6 +27,7 @@ import unicodedata
 from collections.abc import Iterator
 from typing import Final
 
+from rental_operator.api import money
 from rental_operator.api import rental as api_rental
 
 __all__ = [
@@ -55,21 +56,14 @@ _ELLIPSIS: Final = "..."
 _ZWJ: Final = "\u200d"
 _KEPT_FORMAT: Final = frozenset({_ZWJ, "\u200c"})  # joiners: emoji sequences, Indic and Persian script
 
-# Minor units per currency unit for the currencies a purifier is likely priced in (ISO 4217).
-_EXPONENTS = {
-    **dict.fromkeys(("KRW", "JPY", "VND", "CLP", "ISK", "PYG", "UGX", "XAF", "XOF"), 0),
-    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
-}
 _SIGN = "[PureRental]"
 
 
 def format_amount(amount: int | None, currency: str | None) -> str:
+    """The amount a text names: `36,000 XPF`, `19.99 USD`, the figure MyPage shows (`api.money`)."""
     if amount is None or currency is None:
         return "the fee"
-    exponent = _EXPONENTS.get(currency, 2)
-    if exponent == 0:
-        return f"{amount:,} {currency}"
-    return f"{amount / 10**exponent:,.{exponent}f} {currency}"
+    return money.format_amount(amount, currency)
 
 
 def idempotency_key(rental: api_rental.Rental, entry: api_rental.HistoryEntry) -> str:

@@ -31,6 +31,7 @@ def make_rental(
     history: int = 5,
     tracking: str | None = "TRK-1",
     amount: int | None = 360_000,
+    currency: str = "KRW",
     created: str = "2026-11-01T09:00:00Z",
 ) -> dict[str, Any]:
     status: dict[str, Any] = {}
@@ -38,7 +39,7 @@ def make_rental(
         status = {
             "phase": phase,
             "message": message,
-            "payment": {"name": name, "phase": "Approved", "amount": amount, "currency": "KRW"},
+            "payment": {"name": name, "phase": "Approved", "amount": amount, "currency": currency},
             "delivery": {"name": name, "phase": "Delivered", "trackingNumber": tracking},
             "history": [
                 {"seq": index + 1, "kind": kind, "phase": entry, "at": at, "message": text}

@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
+from rental_operator.api import rental as api_rental
 from rental_operator.mypage import pages, projection
+from rental_operator.reconcilers import notifications
 
 RentalFactory = Callable[..., dict[str, Any]]
 PurifierFactory = Callable[..., dict[str, Any]]
@@ -127,6 +129,29 @@ def test_the_customer_id_is_escaped_too() -> None:
 )
 def test_amounts_are_in_major_units(amount: int | None, currency: str, shown: str) -> None:
     assert pages.format_amount(amount, currency) == shown
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "figure"),
+    [
+        *((36_000, code, f"36,000 {code}") for code in ("XPF", "RWF", "VUV", "BIF", "DJF", "GNF", "KMF")),
+        *((36_000, code, f"36,000 {code}") for code in ("UYI", "KRW", "JPY")),
+        (36_000, "USD", "360.00 USD"),
+        (36_000, "EUR", "360.00 EUR"),
+        (36_000, "BHD", "36.000 BHD"),
+        (36_000, "KWD", "36.000 KWD"),
+    ],
+)
+def test_the_page_and_the_text_message_show_the_same_figure(
+    rental_body: RentalFactory, amount: int, currency: str, figure: str
+) -> None:
+    body = rental_body(amount=amount, currency=currency)
+    page = pages.render("cust-1", _view(body).rentals_of("cust-1"), as_of=AS_OF)
+    rental = api_rental.Rental.model_validate(body)
+    confirmed = next(entry for entry in rental.status.history if entry.phase == "Confirmed")
+    text = notifications.text(rental, confirmed, "AquaPure 300")
+    assert f"payment of {figure} received" in text
+    assert f"Approved</span>, {figure}</dd>" in page
 
 
 def test_phases_read_as_words() -> None:

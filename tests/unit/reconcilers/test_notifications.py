@@ -67,6 +67,12 @@ def _entry(kind: str, phase: str, message: str | None = None, seq: int = 1) -> a
         (500, "USD", "5.00 USD"),
         (7, "EUR", "0.07 EUR"),
         (100_000_000, "USD", "1,000,000.00 USD"),
+        # No minor unit in ISO 4217: texts once said 360.00 XPF where MyPage said 36,000 (issue 13).
+        (36_000, "XPF", "36,000 XPF"),
+        *((120_000, code, f"120,000 {code}") for code in ("RWF", "VUV", "BIF", "DJF", "GNF", "KMF", "UYI")),
+        (12_345, "KWD", "12.345 KWD"),
+        # Exact past the float's 53 bits.
+        (2**60 + 1, "USD", "11,529,215,046,068,469.77 USD"),
     ],
 )
 def test_format_amount(amount: int, currency: str, text: str) -> None:
