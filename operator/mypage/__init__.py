@@ -10,7 +10,8 @@ aiohttp application. One module per concern:
 - `auth` — who the caller is: signed customer tokens, a trusted proxy header, or nothing (demos).
 - `pages` — the HTML page, every user-supplied string escaped.
 - `server` — the aiohttp routes (JSON API, page, probes) and starting/stopping the server.
-- `metrics` — `rental_mypage_requests_total` and `rental_mypage_request_duration_seconds`.
+- `metrics` — `rental_mypage_requests_total`, `rental_mypage_request_duration_seconds` and
+  `rental_mypage_skipped_objects_total`.
 - `embedded` — MyPage inside the operator: fed by Kopf's events, served from Kopf's loop.
 - `standalone` — the `rental-operator mypage` process: informer plus server, nothing else.
 

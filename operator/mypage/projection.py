@@ -17,12 +17,20 @@ reader always sees a consistent before or after.
 
 Newer wins: a version older than the one known is ignored, the same rule as `runtime.store`
 (resourceVersions compared as integers), so a late or repeated event never moves a rental back.
+
+One object never stops the projection for everyone else: the schema admits numbers the packed form
+cannot hold (a history seq past 2**32, say), and an object the projection cannot read is skipped
+with a log line naming it and the field, and counted (`rental_mypage_skipped_objects_total`), while
+every other object is kept and the listing that carried it still completes (so `/readyz` does not
+wait on it). A skipped Rental is not shown at all, rather than shown as an older version: the
+projection never presents what it knows to be superseded, and the next readable version comes back.
 Called by the Kopf handlers (`handlers.watches`), by `mypage.informer`, and by `mypage.server`.
 """
 
 from __future__ import annotations
 
 import datetime
+import logging
 import struct
 import sys
 import threading
@@ -30,12 +38,16 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, NamedTuple, TypeVar, cast
 
+from rental_operator.mypage import metrics
+
 __all__ = [
     "DEFAULT_PHASE",
     "History",
     "Projection",
     "Rental",
 ]
+
+logger = logging.getLogger(__name__)
 
 # A Rental whose status the operator has not written yet was accepted and waits: CONTRACT §1 calls
 # that Pending, and so does the page.
@@ -46,6 +58,13 @@ _T = TypeVar("_T", bound=tuple[Any, ...])
 _HEADER: Final = struct.Struct("<qI")  # resourceVersion, updatedAt (Unix seconds)
 _ENTRY: Final = struct.Struct("<IHI")  # seq, (kind, phase) code, at (Unix seconds)
 _MAX_CODES: Final = 65535
+# What the packed fields hold; a value outside is refused where it is packed, not wrapped or clamped
+# (a wrapped seq would show another entry's number).
+_VERSION_RANGE: Final = range(2**63)
+_SEQ_RANGE: Final = range(2**32)
+# Amounts are not packed but go out in JSON, where clients read numbers as doubles: beyond 2**53 a
+# fee would show as another figure. No real fee comes near; the schema only says `>= 0`.
+_AMOUNT_RANGE: Final = range(2**53)
 # Distinct summaries and message tuples kept for sharing; past this the cache starts over (records
 # keep what they point to), so unusual data costs memory per rental but never grows the cache.
 _MAX_SHARED: Final = 50_000
@@ -98,6 +117,28 @@ _CUSTOMER: Final = 2
 _PACKED: Final = 5
 
 
+class _Unreadable(Exception):  # noqa: N818
+    """An object the projection cannot keep: `field` says which, `str()` why."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field} {problem}")
+        self.field = field
+
+
+def _in_range(value: int, allowed: range, field: str) -> int:
+    if value not in allowed:
+        raise _Unreadable(field, f"is {value}, out of range ({allowed.start} to {allowed.stop - 1})")
+    return value
+
+
+def _name_of(obj: Any) -> str:
+    """`namespace/name` of an object for a log line, whatever shape it is in."""
+    metadata = obj.get("metadata") if isinstance(obj, Mapping) else None
+    if not isinstance(metadata, Mapping):
+        return "(no metadata)"
+    return f"{metadata.get('namespace')}/{metadata.get('name')}"
+
+
 def _version_of(record: _Record) -> int:
     version: int = _HEADER.unpack_from(record[_PACKED])[0]
     return version
@@ -126,6 +167,7 @@ def _seconds(value: Any) -> int:
         return 0
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=datetime.UTC)
+    # Clamped to what the packed form holds (1970 to 2106): every RFC 3339 time packs.
     return max(0, min(int(moment.timestamp()), 2**32 - 1))
 
 
@@ -158,18 +200,33 @@ class Projection:
         self._count = 0
 
     # --- feeding -------------------------------------------------------------------------------------
-    def apply(self, kind: str, event_type: str | None, obj: Mapping[str, Any]) -> None:
-        """Apply one watch event (`ADDED`, `MODIFIED`, `DELETED`, or None for a listed object)."""
-        if kind == "Rental":
-            if event_type == "DELETED":
-                self.forget_rental(obj)
-            else:
-                self.observe_rental(obj)
-        elif kind == "Purifier":
-            if event_type == "DELETED":
-                self.forget_purifier(obj)
-            else:
-                self.observe_purifier(obj)
+    def apply(self, kind: str, event_type: str | None, obj: Mapping[str, Any]) -> bool:
+        """Apply one watch event (`ADDED`, `MODIFIED`, `DELETED`, or None for a listed object).
+
+        Never raises for what the object holds: an object that cannot be read is skipped (logged,
+        counted) and False returned, so a listing or a watch goes on with the others.
+        """
+        try:
+            if kind == "Rental":
+                if event_type == "DELETED":
+                    self.forget_rental(obj)
+                else:
+                    self.observe_rental(obj)
+            elif kind == "Purifier":
+                if event_type == "DELETED":
+                    self.forget_purifier(obj)
+                else:
+                    self.observe_purifier(obj)
+        except _Unreadable as error:
+            self._skipped(kind, obj, "out_of_range", str(error))
+            return False
+        except Exception as error:
+            # Anything else the object's shape provokes (a missing name, a list where a mapping
+            # belongs): the API server validates against the schema, so this is rare, and the rest
+            # of the customers must still be served.
+            self._skipped(kind, obj, "malformed", f"{type(error).__name__}: {error}")
+            return False
+        return True
 
     def observe_rental(self, obj: Mapping[str, Any]) -> None:
         """Record a Rental unless a newer version of it is known."""
@@ -181,7 +238,12 @@ class Projection:
                 return
             if self._tombstones.get(("Rental", namespace, name), -1) >= version:
                 return
-            record = self._record(obj, version)
+            try:
+                record = self._record(obj, version)
+            except _Unreadable:
+                if known is not None:
+                    self._remove(known)  # superseded by a version that cannot be shown
+                raise
             if record is None:
                 return
             self._put(known, record)
@@ -236,8 +298,8 @@ class Projection:
         for objects, version in pages:
             listed = version or listed
             for obj in objects:
-                self.apply(kind, None, obj)
-                seen.add((obj["metadata"]["namespace"], obj["metadata"]["name"]))
+                if self.apply(kind, None, obj):
+                    seen.add((obj["metadata"]["namespace"], obj["metadata"]["name"]))
         cutoff = int(listed or 0)
         with self._lock:
             if kind == "Rental":
@@ -270,6 +332,10 @@ class Projection:
         """`source` lost its connection: what it fed is current only as of now, until it is back."""
         with self._lock:
             self._stale_since.setdefault(source, self._clock())
+
+    def _skipped(self, kind: str, obj: Mapping[str, Any], reason: str, detail: str) -> None:
+        logger.warning("MyPage skips %s %s: %s", kind, _name_of(obj), detail)
+        metrics.SKIPPED_OBJECTS.labels(kind, reason).inc()
 
     # --- reading (no lock: records are immutable and each customer's tuple is replaced whole) --------
     @property
@@ -316,14 +382,15 @@ class Projection:
         for index, entry in enumerate(entries):
             at = _seconds(entry.get("at"))
             seq = entry.get("seq")
+            seq = _in_range(seq, _SEQ_RANGE, f"status.history[{index}].seq") if isinstance(seq, int) else 0
             code = self._code(str(entry.get("kind") or "Rental"), str(entry.get("phase") or ""))
-            _ENTRY.pack_into(
-                packed, _HEADER.size + index * _ENTRY.size, seq if isinstance(seq, int) else 0, code, at
-            )
+            _ENTRY.pack_into(packed, _HEADER.size + index * _ENTRY.size, seq, code, at)
             texts.append(_text(entry.get("message")) or "")
             updated = max(updated, at)
-        _HEADER.pack_into(packed, 0, version, updated)
+        _HEADER.pack_into(packed, 0, _in_range(version, _VERSION_RANGE, "metadata.resourceVersion"), updated)
         amount = payment.get("amount")
+        if isinstance(amount, int):
+            _in_range(amount, _AMOUNT_RANGE, "status.payment.amount")
         summary: _Summary = (
             sys.intern(purifier),
             _text(status.get("phase")),

@@ -130,3 +130,43 @@ def test_with_its_own_watch_kopf_events_are_ignored(
         await mypage.stop()
 
     asyncio.run(main())
+
+
+def test_a_rental_out_of_range_does_not_keep_the_operators_mypage_unready(
+    monkeypatch: pytest.MonkeyPatch, rental_body: RentalFactory
+) -> None:
+    """The real `load_once` over a listing holding a seq past 2**32: ready, and the rest served."""
+    bad = rental_body("bad", customer="c2", version=3)
+    bad["status"]["history"][0]["seq"] = 2**40
+    good = rental_body("good", customer="c1", version=4)
+
+    class Kube:
+        def __init__(self, client: Any) -> None:
+            pass
+
+        def list_pages(self, resource: Any, namespace: str | None) -> Any:
+            return [([bad, good] if resource.kind == "Rental" else [], "5")]
+
+    client = types.SimpleNamespace(configuration=kubernetes.client.Configuration(), close=lambda: None)
+    monkeypatch.setattr(kubeapi, "load_client", lambda kubeconfig=None: client)
+    monkeypatch.setattr(kubeapi, "Kube", Kube)
+    port = _free_port()
+
+    async def main() -> None:
+        mypage = embedded.Embedded(_settings(port), namespaces=[], kubeconfig=None)
+        assert await mypage.start()
+        try:
+            for _ in range(100):
+                if mypage.projection.ready:
+                    break
+                await asyncio.sleep(0.02)
+            assert (await asyncio.to_thread(_get, port, "/readyz"))[0] == 200
+            status, body = await asyncio.to_thread(_get, port, "/api/v1/customers/c1/rentals")
+            assert status == 200
+            assert [r["name"] for r in json.loads(body)["rentals"]] == ["good"]
+            mypage.feed("Rental", "MODIFIED", bad)  # the same through Kopf's events: skipped
+            assert (await asyncio.to_thread(_get, port, "/readyz"))[0] == 200
+        finally:
+            await mypage.stop()
+
+    asyncio.run(main())

@@ -28,7 +28,7 @@ EXPECTED = {
     ],
     "rental_operator.mypage.informer": ["KINDS", "Informer", "load_once"],
     "rental_operator.mypage.embedded": ["Embedded"],
-    "rental_operator.mypage.metrics": ["REQUESTS", "REQUEST_DURATION"],
+    "rental_operator.mypage.metrics": ["REQUESTS", "REQUEST_DURATION", "SKIPPED_OBJECTS"],
     "rental_operator.mypage.standalone": ["run"],
 }
 

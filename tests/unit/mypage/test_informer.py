@@ -240,3 +240,39 @@ def test_load_once_lists_everything_and_marks_ready(kube: FakeKube, rental_body:
     assert view.ready
     assert _names(view) == ["a"]
     assert kube.listed == [("Purifier", None), ("Rental", None)]
+
+
+def _with(body: dict[str, Any], *, seq: int | None = None, amount: int | None = None) -> dict[str, Any]:
+    if seq is not None:
+        body["status"]["history"][0]["seq"] = seq
+    if amount is not None:
+        body["status"]["payment"]["amount"] = amount
+    return body
+
+
+def test_an_object_out_of_range_is_skipped_and_the_others_are_served(
+    kube: FakeKube, rental_body: RentalFactory
+) -> None:
+    """One bad status once kept the listing failing forever and /readyz at 503 for everyone (issue 13)."""
+    view = projection.Projection()
+    rentals = _Stream()
+    kube.listings["Purifier"].put(([], "10"))
+    kube.streams["Purifier"].put(_Stream())
+    bad = _with(rental_body("bad-seq", customer="cust-2", version=4), seq=2**40)
+    kube.listings["Rental"].put(([bad, rental_body("a", version=5)], "10"))
+    kube.streams["Rental"].put(rentals)
+    feeding = _start(kube, view)
+    try:
+        _wait(lambda: view.ready, "ready despite the bad rental")
+        assert _names(view) == ["a"]
+        assert _names(view, "cust-2") == []
+        rentals.events.put(
+            {"type": "ADDED", "object": _with(rental_body("bad-amount", version=11), amount=2**62)}
+        )
+        rentals.events.put({"type": "ADDED", "object": rental_body("b", version=12)})
+        _wait(lambda: _names(view) == ["a", "b"], "the watch going on past a bad object")
+        assert view.ready
+        assert kube.listed == [("Purifier", None), ("Rental", None)]  # listed once, no retry loop
+        assert kube.watched_from.count(("Rental", "10")) == 1  # the watch was never broken
+    finally:
+        feeding.stop()

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import copy
 import datetime
 import gc
+import logging
 import threading
 import tracemalloc
 from collections.abc import Callable
 from typing import Any
+
+import prometheus_client
+import pytest
 
 from rental_operator.mypage import projection
 
@@ -165,6 +170,87 @@ def test_objects_without_customer_or_purifier_are_skipped(rental_body: RentalFac
     del broken["spec"]["customer"]
     view = _ready(broken)
     assert len(view) == 0
+
+
+def _out_of_range(body: dict[str, Any], field: str, value: int) -> dict[str, Any]:
+    body = copy.deepcopy(body)
+    if field == "seq":
+        body["status"]["history"][2]["seq"] = value
+    elif field == "amount":
+        body["status"]["payment"]["amount"] = value
+    else:
+        body["metadata"]["resourceVersion"] = str(value)
+    return body
+
+
+def _skipped(reason: str = "out_of_range") -> float:
+    labels = {"kind": "Rental", "reason": reason}
+    return prometheus_client.REGISTRY.get_sample_value("rental_mypage_skipped_objects_total", labels) or 0.0
+
+
+# Numbers the schema admits (seq and amount are only `>= 0`) that the projection cannot keep.
+OUT_OF_RANGE = [
+    ("seq", 2**40, "status.history[2].seq"),
+    ("seq", 2**32, "status.history[2].seq"),
+    ("seq", -1, "status.history[2].seq"),
+    ("amount", 2**62, "status.payment.amount"),
+    ("amount", -5, "status.payment.amount"),
+    ("resourceVersion", 2**64, "metadata.resourceVersion"),
+]
+
+
+@pytest.mark.parametrize(("field", "value", "named"), OUT_OF_RANGE)
+def test_an_out_of_range_number_skips_that_rental_only(
+    rental_body: RentalFactory, caplog: pytest.LogCaptureFixture, field: str, value: int, named: str
+) -> None:
+    before = _skipped()
+    bad = _out_of_range(rental_body("bad", customer="cust-2"), field, value)
+    with caplog.at_level(logging.WARNING, logger="rental_operator.mypage.projection"):
+        listed = projection.Projection()
+        listed.replace("Rental", None, [([rental_body("a"), bad, rental_body("b")], "100")])
+        listed.mark_ready()
+    assert sorted(rental.name for rental in listed.rentals_of("cust-1")) == ["a", "b"]
+    assert listed.rentals_of("cust-2") == []
+    assert f"Rental shop/bad: {named} is {value}, out of range" in caplog.text
+    assert _skipped() == before + 1
+
+
+def test_a_rental_whose_new_version_is_out_of_range_is_no_longer_shown(rental_body: RentalFactory) -> None:
+    view = _ready(rental_body("r1", version=10))
+    assert (
+        view.apply("Rental", "MODIFIED", _out_of_range(rental_body("r1", version=11), "seq", 2**40)) is False
+    )
+    assert view.rentals_of("cust-1") == []
+    assert len(view) == 0
+    # The next readable version is shown again.
+    assert view.apply("Rental", "MODIFIED", rental_body("r1", version=12)) is True
+    assert [rental.name for rental in view.rentals_of("cust-1")] == ["r1"]
+
+
+def test_largest_numbers_that_fit_are_kept(rental_body: RentalFactory) -> None:
+    body = _out_of_range(_out_of_range(rental_body(), "seq", 2**32 - 1), "amount", 2**53 - 1)
+    [rental] = _ready(_out_of_range(body, "resourceVersion", 2**63 - 1)).rentals_of("cust-1")
+    assert rental.history[2].seq == 2**32 - 1
+    assert rental.amount == 2**53 - 1
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {"kind": "Rental", "metadata": {"name": "no-namespace"}},
+        {"kind": "Rental", "metadata": {"namespace": "shop", "name": "x"}, "spec": ["not", "a", "map"]},
+        {"status": {"history": 5}},
+        {"status": {"payment": "approved"}},
+    ],
+)
+def test_a_malformed_object_is_skipped_not_raised(rental_body: RentalFactory, broken: dict[str, Any]) -> None:
+    if "metadata" not in broken:
+        broken = {**rental_body("x", customer="cust-1"), **broken}
+    before = _skipped("malformed")
+    view = projection.Projection()
+    view.replace("Rental", None, [([broken, rental_body("a")], "100")])
+    assert [rental.name for rental in view.rentals_of("cust-1")] == ["a"]
+    assert _skipped("malformed") == before + 1
 
 
 def test_unreadable_timestamps_show_as_unknown(rental_body: RentalFactory) -> None:
