@@ -14,7 +14,7 @@ from typing import Any
 from rental_operator import kubeapi, metrics
 from rental_operator.api import delivery as api_delivery
 from rental_operator.controllers import context, owned
-from rental_operator.partners import errors, shipping
+from rental_operator.partners import errors
 from rental_operator.reconcilers import deliveries
 
 __all__ = ["enqueue", "reconcile"]
@@ -94,26 +94,17 @@ def _call(
         else:
             shipment = client.get(shipment_id)
     except errors.PartnerError as error:
-        return deliveries.failed(delivery, str(error)), poll
-    status = _observed(delivery, shipment, ctx)
-    moving = status.phase in (deliveries.Phase.SHIPPING, deliveries.Phase.RETURNING)
-    settled_call = call is Call.POLL or not delivery.spec.cancelled
-    return status, (poll if moving and settled_call else None)
-
-
-def _observed(
-    delivery: api_delivery.Delivery, shipment: shipping.Shipment, ctx: context.Context
-) -> api_delivery.DeliveryStatus:
-    status = deliveries.observed(
+        return deliveries.call_failed(delivery, str(error), poll_seconds=poll)
+    return deliveries.reported(
         delivery,
+        call,
         shipment_id=shipment.id,
         tracking_number=shipment.tracking_number,
+        carrier=shipment.carrier,
         partner_status=shipment.status,
         now=ctx.clock(),
+        poll_seconds=poll,
     )
-    if shipment.carrier:
-        status.carrier = shipment.carrier
-    return status
 
 
 _KIND = owned.Kind(

@@ -11,6 +11,7 @@ Triggered by the Payment's watch events and by the scheduler.
 
 from __future__ import annotations
 
+import datetime
 import logging
 from typing import Any
 
@@ -25,6 +26,7 @@ __all__ = ["enqueue", "reconcile"]
 logger = logging.getLogger(__name__)
 RESOURCE = api_payment.RESOURCE
 Call = payments.Call
+Failure = payments.Failure
 
 
 def reconcile(ctx: context.Context, namespace: str, name: str) -> None:
@@ -89,31 +91,19 @@ def _call(
     if call is Call.VOID:
         return body, payments.voided(payment, now), None
     if call is Call.REFUND:
-        if not payment.status.transaction_id:
-            # Approved without a transaction id cannot come from a payment system keeping the
-            # contract; a person has to look, the refund stays requested.
-            return (
-                body,
-                payments.refund_unavailable(payment, "approved charge has no transaction id", now),
-                None,
-            )
-        try:
-            ctx.payment_client.refund(
-                payment.status.transaction_id,
-                idempotency_key=transport.derive_key(payment.spec.idempotency_key, "refund"),
-            )
-        except errors.PartnerUnavailable as error:
-            return body, payments.refund_unavailable(payment, error.message, now), retry_seconds
-        except errors.PartnerError as error:
-            # A refund refused outright needs a person; keep asking, slowly, and say why.
-            return body, payments.refund_unavailable(payment, f"refused: {error}", now), retry_seconds * 6
-        return body, payments.refund_done(payment, now), None
+        return (body, *_refund(ctx, payment, now))
 
     if ctx.payment_client.breaker_state() == "open":
         # Pay later without a request (and without the write-ahead, which would claim one left).
-        message = "payment system unavailable: circuit breaker open"
-        status = payments.charge_unavailable(payment, message, now, attempts=payment.status.attempts)
-        return body, status, retry_seconds
+        outcome = payments.charge_went_wrong(
+            payment,
+            Failure.NOT_SENT,
+            payments.BREAKER_OPEN,
+            now,
+            attempts=payment.status.attempts,
+            retry_seconds=retry_seconds,
+        )
+        return (body, *outcome)
     # CHARGE: record that a request is about to leave, before it does.
     starting = payments.charge_starting(payment, now)
     if starting is not None:
@@ -130,36 +120,52 @@ def _call(
             reference=f"{payment.metadata.namespace}/{payment.spec.rental}",
             idempotency_key=payment.spec.idempotency_key,
         )
-    except errors.BreakerOpen as error:
-        # No request was made: the attempt count stays as it is.
-        status = payments.charge_unavailable(payment, error.message, now, attempts=payment.status.attempts)
-        return body, status, max(error.retry_after, retry_seconds)
-    except errors.PartnerUnavailable as error:
-        # A request that surely never arrived (connection refused) is not an attempt that may have
-        # charged; not counting it keeps a later cancellation free of any call.
-        counted = attempts if error.outcome_unknown else attempts - 1
-        return (
-            body,
-            payments.charge_unavailable(payment, error.message, now, attempts=counted),
-            retry_seconds,
-        )
-    except errors.PartnerRejected as error:
-        if error.retryable:  # 408, 425, 429: "not now" rather than "no"
-            return (
-                body,
-                payments.charge_unavailable(payment, str(error), now, attempts=attempts),
-                retry_seconds,
-            )
-        # A 4xx is an answer: the request itself is refused (a bad amount, a key conflict). Final.
-        return body, payments.charge_failed(payment, str(error), now, attempts=attempts), None
     except errors.PartnerError as error:
-        # A garbled answer may hide a charge that went through: treat it like an unknown outcome and
-        # ask again under the same key later.
-        return body, payments.charge_unavailable(payment, str(error), now, attempts=attempts), retry_seconds
-    if charge.approved:
-        return body, payments.charge_approved(payment, charge.id, now, attempts=attempts), None
-    reason = charge.reason or "declined"
-    return body, payments.charge_declined(payment, charge.id, reason, now, attempts=attempts), None
+        outcome = payments.charge_went_wrong(
+            payment,
+            _failure(error),
+            str(error),
+            now,
+            attempts=attempts,
+            retry_seconds=retry_seconds,
+            retry_after=error.retry_after if isinstance(error, errors.BreakerOpen) else 0.0,
+        )
+        return (body, *outcome)
+    outcome = payments.charge_answered(
+        payment,
+        approved=charge.approved,
+        transaction_id=charge.id,
+        reason=charge.reason,
+        now=now,
+        attempts=attempts,
+    )
+    return (body, *outcome)
+
+
+def _refund(ctx: context.Context, payment: api_payment.Payment, now: datetime.datetime) -> payments.Outcome:
+    if not payment.status.transaction_id:
+        return payments.refund_without_transaction(payment, now)
+    try:
+        ctx.payment_client.refund(
+            payment.status.transaction_id,
+            idempotency_key=transport.derive_key(payment.spec.idempotency_key, "refund"),
+        )
+    except errors.PartnerError as error:
+        return payments.refund_went_wrong(
+            payment, _failure(error), str(error), now, retry_seconds=ctx.settings.payment_retry_seconds
+        )
+    return payments.Outcome(payments.refund_done(payment, now), None)
+
+
+def _failure(error: errors.PartnerError) -> Failure:
+    """The partner client's exception in the decision's terms (what each means: `partners.errors`)."""
+    if isinstance(error, errors.BreakerOpen):
+        return Failure.NOT_SENT
+    if isinstance(error, errors.PartnerUnavailable):
+        return Failure.NO_ANSWER if error.outcome_unknown else Failure.NOT_ARRIVED
+    if isinstance(error, errors.PartnerRejected):
+        return Failure.LATER if error.retryable else Failure.REFUSED
+    return Failure.GARBLED
 
 
 _KIND = owned.Kind(

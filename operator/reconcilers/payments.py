@@ -7,28 +7,43 @@ nothing (no request ever left: `attempts` is 0, written before the first request
 learning the outcome by repeating the charge under the same idempotency key, which the payment system
 answers from its record instead of charging again.
 
-Pure functions over the models; the Payment handler makes the calls and writes the statuses.
+Each answer, and each way a request can fail, leads to a status and to when to call again: an
+approval, a decline or a refused request (a 4xx other than "later") is final; anything that may hide a
+charge (no answer, a garbled one) or means "not now" (408, 425, 429, an open breaker) defers and asks
+again under the same key; a request that surely never arrived is not counted as an attempt. A refund
+that cannot be made now stays requested and is retried, slowly when it was refused outright.
+
+Pure functions over the models; the Payment controller makes the calls, translates the partner
+client's exceptions into `Failure`, and writes the statuses.
 """
 
 from __future__ import annotations
 
 import datetime
 import enum
+from typing import NamedTuple
 
 from rental_operator.api import conditions as api_conditions
 from rental_operator.api import payment as api_payment
 from rental_operator.reconcilers import conditions
 
 __all__ = [
+    "BREAKER_OPEN",
     "Call",
+    "Failure",
+    "Outcome",
+    "charge_answered",
     "charge_approved",
     "charge_declined",
     "charge_failed",
     "charge_starting",
     "charge_unavailable",
+    "charge_went_wrong",
     "next_call",
     "refund_done",
     "refund_unavailable",
+    "refund_went_wrong",
+    "refund_without_transaction",
     "voided",
 ]
 
@@ -42,6 +57,32 @@ class Call(enum.StrEnum):
     CHARGE = "charge"
     REFUND = "refund"
     VOID = "void"  # refund requested before any charge request left: settle without a call
+
+
+class Failure(enum.StrEnum):
+    """How a request to the payment system went wrong, in the terms the decision needs (the controller
+    translates the partner client's exceptions, drawn in `partners.errors`)."""
+
+    NOT_SENT = "not-sent"  # the circuit breaker refused the call: no request was made
+    NOT_ARRIVED = "not-arrived"  # a fault before the request could arrive (refused connection)
+    NO_ANSWER = "no-answer"  # a fault after it may have arrived (timeout, 5xx): it may have charged
+    LATER = "later"  # a 4xx meaning "not now" (408, 425, 429)
+    REFUSED = "refused"  # any other 4xx: the request itself is refused (a bad amount, a key conflict)
+    GARBLED = "garbled"  # an answer that breaks the contract: it may hide a charge that went through
+
+
+class Outcome(NamedTuple):
+    """The status a call leads to, and after how many seconds to call again (None: no retry)."""
+
+    status: api_payment.PaymentStatus
+    retry_after: float | None
+
+
+# Said when the breaker is known to be open before any call: pay later without a request.
+BREAKER_OPEN = "payment system unavailable: circuit breaker open"
+_UNAVAILABLE = frozenset({Failure.NOT_SENT, Failure.NOT_ARRIVED, Failure.NO_ANSWER})
+# A refund refused outright needs a person: keep asking, this many times more slowly, and say why.
+_REFUSED_REFUND_SLOWDOWN = 6
 
 
 def next_call(payment: api_payment.Payment) -> Call | None:
@@ -201,3 +242,70 @@ def voided(payment: api_payment.Payment, now: datetime.datetime) -> api_payment.
         refunded=(True, Reason.NOT_CHARGED, "nothing was charged"),
         ready=(False, Reason.NOT_CHARGED, "cancelled before any charge was made"),
     )
+
+
+# --- answers and failures: the status each leads to, and when to call again ----------------------------
+def charge_answered(
+    payment: api_payment.Payment,
+    *,
+    approved: bool,
+    transaction_id: str,
+    reason: str | None,
+    now: datetime.datetime,
+    attempts: int,
+) -> Outcome:
+    """The payment system answered the charge: approved or declined, final either way."""
+    if approved:
+        return Outcome(charge_approved(payment, transaction_id, now, attempts=attempts), None)
+    declined = charge_declined(payment, transaction_id, reason or "declined", now, attempts=attempts)
+    return Outcome(declined, None)
+
+
+def charge_went_wrong(
+    payment: api_payment.Payment,
+    failure: Failure,
+    message: str,
+    now: datetime.datetime,
+    *,
+    attempts: int,
+    retry_seconds: float,
+    retry_after: float = 0.0,
+) -> Outcome:
+    """A charge request failed. `attempts` counts this request; `retry_after` is the breaker's wait.
+
+    Only a refusal is final. A request never made keeps the count as recorded (the write-ahead's
+    included); one that surely never arrived is not counted, which keeps a later cancellation free of
+    any call; everything else may have charged, so it counts, defers, and asks again under the same
+    key (the payment system answers a repeated key from its record).
+    """
+    match failure:
+        case Failure.REFUSED:
+            return Outcome(charge_failed(payment, message, now, attempts=attempts), None)
+        case Failure.NOT_SENT:
+            deferred = charge_unavailable(payment, message, now, attempts=payment.status.attempts)
+            return Outcome(deferred, max(retry_after, retry_seconds))
+        case Failure.NOT_ARRIVED:
+            return Outcome(charge_unavailable(payment, message, now, attempts=attempts - 1), retry_seconds)
+        case _:
+            return Outcome(charge_unavailable(payment, message, now, attempts=attempts), retry_seconds)
+
+
+def refund_without_transaction(payment: api_payment.Payment, now: datetime.datetime) -> Outcome:
+    """Approved without a transaction id cannot come from a payment system keeping the contract; a
+    person has to look, the refund stays requested (and is not retried on its own)."""
+    return Outcome(refund_unavailable(payment, "approved charge has no transaction id", now), None)
+
+
+def refund_went_wrong(
+    payment: api_payment.Payment,
+    failure: Failure,
+    message: str,
+    now: datetime.datetime,
+    *,
+    retry_seconds: float,
+) -> Outcome:
+    """A refund request failed: it stays requested; retried soon after a fault, slowly after an answer."""
+    if failure in _UNAVAILABLE:
+        return Outcome(refund_unavailable(payment, message, now), retry_seconds)
+    refused = refund_unavailable(payment, f"refused: {message}", now)
+    return Outcome(refused, retry_seconds * _REFUSED_REFUND_SLOWDOWN)

@@ -243,3 +243,62 @@ def test_failed_before_anything_is_pending() -> None:
     status = deliveries.failed(_delivery(), "connection refused")
     assert status.phase is Phase.PENDING
     assert deliveries.next_call(_with_status(_delivery(), status)) is Call.CREATE
+
+
+# --- reported and call_failed: the status and when to call again -----------------------------------------
+POLL = 5.0
+
+
+def _reported(delivery: api_delivery.Delivery, call: Call, partner_status: str) -> deliveries.Outcome:
+    return deliveries.reported(
+        delivery,
+        call,
+        shipment_id="s",
+        tracking_number="T",
+        carrier="CJ",
+        partner_status=partner_status,
+        now=NOW,
+        poll_seconds=POLL,
+    )
+
+
+@pytest.mark.parametrize(
+    ("call", "cancelled", "partner_status", "retry"),
+    [
+        (Call.CREATE, False, "shipping", POLL),  # on its way: follow it
+        (Call.CREATE, False, "delivered", None),  # at rest
+        (Call.POLL, False, "shipping", POLL),
+        (Call.POLL, True, "returning", POLL),
+        (Call.CREATE, True, "shipping", None),  # stopping: cancel at once, not after a poll
+        (Call.CANCEL, True, "delivered", None),  # delivered meanwhile: return at once
+        (Call.RETURN, True, "returning", None),  # acted on as soon as seen, then polled
+        (Call.CANCEL, True, "cancelled", None),
+    ],
+)
+def test_when_to_call_again(call: Call, cancelled: bool, partner_status: str, retry: float | None) -> None:
+    outcome = _reported(_delivery("Shipping", shipment="s", cancelled=cancelled), call, partner_status)
+    assert outcome.retry_after == retry
+
+
+def test_reported_records_the_carrier_only_when_named() -> None:
+    assert _reported(_delivery(), Call.CREATE, "shipping").status.carrier == "CJ"
+    kept = deliveries.reported(
+        _delivery("Shipping", shipment="s", carrier="Hanjin"),
+        Call.POLL,
+        shipment_id="s",
+        tracking_number=None,
+        carrier=None,
+        partner_status="shipping",
+        now=NOW,
+        poll_seconds=POLL,
+    )
+    assert kept.status.carrier == "Hanjin"
+
+
+def test_every_failed_call_is_retried_at_the_polling_interval() -> None:
+    outcome = deliveries.call_failed(_delivery("Shipping", shipment="s"), "503", poll_seconds=POLL)
+    assert (outcome.status.last_error, outcome.status.phase, outcome.retry_after) == (
+        "503",
+        Phase.SHIPPING,
+        POLL,
+    )

@@ -316,3 +316,91 @@ def test_status_functions_set_the_generation_and_leave_the_input_alone(function:
     assert status.conditions
     assert all(c.observed_generation == 4 for c in status.conditions)
     assert [c.type for c in status.conditions] == sorted(c.type for c in status.conditions)
+
+
+# --- answers and failures: what is final, what is retried, and when -------------------------------------
+Failure = payments.Failure
+RETRY = 30.0
+
+
+@pytest.mark.parametrize(
+    ("approved", "reason", "expected"),
+    [
+        (True, None, ("Approved", None)),
+        (False, "insufficient funds", ("Declined", "insufficient funds")),
+        (False, None, ("Declined", "declined")),
+    ],
+)
+def test_an_answer_is_final(approved: bool, reason: str | None, expected: tuple[str, str | None]) -> None:
+    payment = _payment("Pending", attempts=1)
+    outcome = payments.charge_answered(
+        payment, approved=approved, transaction_id="tx-1", reason=reason, now=NOW, attempts=2
+    )
+    assert outcome.retry_after is None
+    assert (outcome.status.phase, outcome.status.last_error) == expected
+    assert (outcome.status.transaction_id, outcome.status.attempts) == ("tx-1", 2)
+
+
+# failure -> (phase, attempts recorded, retry after) for the third request of a Payment that recorded two
+CHARGE_FAILURES: dict[Failure, tuple[str, int, float | None]] = {
+    Failure.NOT_SENT: ("Deferred", 2, RETRY),  # never made: the count stays as recorded
+    Failure.NOT_ARRIVED: ("Deferred", 2, RETRY),  # surely never arrived: not counted
+    Failure.NO_ANSWER: ("Deferred", 3, RETRY),  # may have charged: counted, asked again under the key
+    Failure.LATER: ("Deferred", 3, RETRY),  # 408, 425, 429: "not now"
+    Failure.GARBLED: ("Deferred", 3, RETRY),  # may hide a charge: like an unknown outcome
+    Failure.REFUSED: ("Failed", 3, None),  # a 4xx refusing the request itself: final
+}
+
+
+def test_the_charge_table_covers_every_failure() -> None:
+    assert set(CHARGE_FAILURES) == set(Failure)
+
+
+@pytest.mark.parametrize(("failure", "expected"), CHARGE_FAILURES.items())
+def test_a_failed_charge(failure: Failure, expected: tuple[str, int, float | None]) -> None:
+    outcome = payments.charge_went_wrong(
+        _payment("Deferred", attempts=2), failure, "boom", NOW, attempts=3, retry_seconds=RETRY
+    )
+    assert (outcome.status.phase, outcome.status.attempts, outcome.retry_after) == expected
+    assert outcome.status.last_error == "boom"
+    assert _conditions(outcome.status)["Paid"][1] == (
+        "PaymentFailed" if expected[0] == "Failed" else "PaymentDeferred"
+    )
+
+
+def test_an_open_breaker_is_asked_again_when_it_lets_a_trial_through() -> None:
+    payment = _payment("Pending", attempts=1)
+    later = payments.charge_went_wrong(
+        payment, Failure.NOT_SENT, "open", NOW, attempts=2, retry_seconds=RETRY, retry_after=90.0
+    )
+    assert later.retry_after == 90.0
+    soon = payments.charge_went_wrong(
+        payment, Failure.NOT_SENT, "open", NOW, attempts=2, retry_seconds=RETRY, retry_after=1.0
+    )
+    assert soon.retry_after == RETRY
+
+
+# failure -> (last error, retry after): a fault is retried soon; an answer refusing it needs a person,
+# so it is asked again slowly and says it was refused
+REFUND_FAILURES: dict[Failure, tuple[str, float]] = {
+    Failure.NOT_SENT: ("no", RETRY),
+    Failure.NOT_ARRIVED: ("no", RETRY),
+    Failure.NO_ANSWER: ("no", RETRY),
+    Failure.LATER: ("refused: no", RETRY * 6),
+    Failure.REFUSED: ("refused: no", RETRY * 6),
+    Failure.GARBLED: ("refused: no", RETRY * 6),
+}
+
+
+@pytest.mark.parametrize(("failure", "expected"), REFUND_FAILURES.items())
+def test_a_failed_refund_stays_requested(failure: Failure, expected: tuple[str, float]) -> None:
+    payment = _payment("Approved", attempts=1, refund=True, transaction="tx-1")
+    outcome = payments.refund_went_wrong(payment, failure, "no", NOW, retry_seconds=RETRY)
+    assert (outcome.status.phase, outcome.status.last_error, outcome.retry_after) == ("Refunding", *expected)
+
+
+def test_a_refund_without_a_transaction_waits_for_a_person() -> None:
+    outcome = payments.refund_without_transaction(_payment("Approved", attempts=1, refund=True), NOW)
+    assert outcome.retry_after is None
+    assert outcome.status.phase == "Refunding"
+    assert outcome.status.last_error == "approved charge has no transaction id"
