@@ -8,10 +8,14 @@ Three modes, chosen by `RENTAL_MYPAGE_AUTH` (docs/mypage.md explains when to use
   business holds; no server-side session or database, so any number of MyPage replicas verify it.
 - `header`: an authenticating proxy in front (an ingress with OAuth2/OIDC) puts the signed-in customer's
   id in a header (`X-Customer-Id` by default); MyPage trusts it, so the proxy must strip any such header
-  a client sends, and MyPage must be reachable only through it.
+  a client sends, and MyPage must be reachable only through it. A request carrying the header more
+  than once (or one value listing several, comma-joined) is refused with 400: that is what a proxy
+  that appends its header instead of replacing it lets through, and taking either value would let the
+  client's win.
 - `none`: no check at all, for local demos only; it has to be chosen explicitly.
 
-No credentials (or bad or expired ones) is 401; valid credentials for another customer is 403.
+No credentials (or bad or expired ones) is 401; valid credentials for another customer is 403; an
+ambiguous identity header is 400.
 Pure functions over strings, no HTTP framework: `mypage.server` passes in what the request carries.
 Called by `mypage.server` and by the `rental-operator mypage-link` command.
 """
@@ -27,6 +31,7 @@ import hmac
 import re
 import time
 import urllib.parse
+from collections.abc import Sequence
 from typing import Final, Literal
 
 __all__ = [
@@ -106,6 +111,9 @@ class Verdict(enum.Enum):
     FORBIDDEN = "forbidden"
     # Token mode without a secret: nobody can be identified, so nobody is served (503).
     UNCONFIGURED = "unconfigured"
+    # Header mode with the identity header sent more than once: which one the proxy set is unknown,
+    # so neither is believed (400).
+    AMBIGUOUS = "ambiguous"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,17 +137,20 @@ class Policy:
         *,
         authorization: str | None = None,
         query_token: str | None = None,
-        identity: str | None = None,
+        identities: Sequence[str] = (),
         now: float | None = None,
     ) -> Decision:
         """May the caller read `customer`'s rentals?
 
         `authorization` is the Authorization header, `query_token` the `?token=` parameter (the page
-        link), `identity` the value of the trusted identity header.
+        link), `identities` every value of the trusted identity header, as the request carries them.
         """
         if self.mode == "none":
             return Decision(Verdict.ALLOWED, "authentication is off")
         if self.mode == "header":
+            if len(identities) > 1 or any("," in value for value in identities):
+                return Decision(Verdict.AMBIGUOUS, f"{self.identity_header} sent more than once")
+            identity = identities[0] if identities else ""
             if not identity:
                 return Decision(Verdict.UNAUTHENTICATED, f"no {self.identity_header} header")
             if identity != customer:

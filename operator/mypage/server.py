@@ -7,9 +7,15 @@ serving) and decide access with `mypage.auth`.
 
 - `GET /api/v1/customers/{customerId}/rentals` -> JSON; `GET /mypage/{customerId}` -> the page.
 - `GET /healthz` -> 200 while the process serves; `GET /readyz` -> 503 until the initial listing is
-  loaded, then 200. Customer routes answer 503 too until then: an empty answer would be a lie.
+  loaded, then 200. Customer routes answer 503 too until then: an empty answer would be a lie. The
+  probes say ready or not and nothing else: how many rentals and customers exist is nobody's business
+  on a public port.
 - Errors are JSON `{"error": ...}` on the API, a short page on `/mypage/`; 401 carries
-  `WWW-Authenticate: Bearer`.
+  `WWW-Authenticate: Bearer`; an identity header sent twice in header mode is 400.
+- No `/metrics` here: the application is what the public Service exposes, so the metrics are served
+  on a port of their own (the operator's, or the `mypage` command's `--metrics-port`).
+- The access log (`--access-log`) never holds a token: each line has the path without its query
+  string (the page link's `?token=`) and with any token-shaped path segment replaced by `[redacted]`.
 
 Called by `handlers.lifecycle` (inside the operator) and `mypage.standalone` (on its own).
 """
@@ -26,7 +32,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
-from aiohttp import web
+from aiohttp import abc, web
 
 from rental_operator import config
 from rental_operator.mypage import auth, metrics, pages, projection
@@ -40,6 +46,10 @@ POLICY: Final = web.AppKey("policy", auth.Policy)
 
 # The same rule as the Rental schema's spec.customer.id: anything else cannot be anyone's id.
 _CUSTOMER_ID: Final = re.compile(r"[A-Za-z0-9._:@+-]{1,128}")
+
+# A MyPage token (`auth.mint`): base64url customer, expiry digits, base64url HMAC-SHA256 (43 chars).
+_TOKEN_SHAPED: Final = re.compile(r"[A-Za-z0-9_=-]+\.[0-9]+\.[A-Za-z0-9_=-]{20,}")
+_REDACTED: Final = "[redacted]"
 
 _STYLE_HASH: Final = base64.b64encode(hashlib.sha256(pages.STYLE.encode()).digest()).decode()
 _PRIVATE: Final = {
@@ -144,6 +154,7 @@ _REFUSALS: Final = {
     ),
     auth.Verdict.FORBIDDEN: (403, "Not yours", "These rentals belong to another customer."),
     auth.Verdict.UNCONFIGURED: (503, "Unavailable", "MyPage sign-in is not configured yet."),
+    auth.Verdict.AMBIGUOUS: (400, "Bad request", "The identity header was sent more than once."),
 }
 
 
@@ -154,12 +165,15 @@ def _refusal(request: web.Request, customer: str, *, page: bool) -> web.Response
         customer,
         authorization=request.headers.get("Authorization"),
         query_token=request.query.get("token") if page else None,
-        identity=request.headers.get(policy.identity_header),
+        identities=request.headers.getall(policy.identity_header, ()),
     )
     if decision.verdict is auth.Verdict.ALLOWED:
         return None
     status, title, text = _REFUSALS[decision.verdict]
-    logger.debug("MyPage %s for %s: %s", status, request.path, decision.reason)
+    # A repeated identity header means the proxy in front lets a client's header through: worth a
+    # warning (it is counted as a 400 in rental_mypage_requests_total too); the rest is routine.
+    level = logging.WARNING if decision.verdict is auth.Verdict.AMBIGUOUS else logging.DEBUG
+    logger.log(level, "MyPage %s for %s: %s", status, _loggable_path(request), decision.reason)
     headers = {"WWW-Authenticate": 'Bearer realm="mypage"'} if status == 401 else None
     if page:
         return _error_page(status, title, text, headers)
@@ -217,7 +231,7 @@ async def _readyz(request: web.Request) -> web.Response:
     view = request.app[PROJECTION]
     if not view.ready:
         return web.Response(status=503, text="loading the initial listing\n")
-    return web.Response(text=f"ready: {len(view)} rentals of {view.customers} customers\n")
+    return web.Response(text="ready\n")
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -251,11 +265,44 @@ def make_app(view: projection.Projection, policy: auth.Policy) -> web.Applicatio
     return app
 
 
+def _loggable_path(request: web.BaseRequest) -> str:
+    """The request's path as logs may keep it: no query string, no token-shaped segment."""
+    segments = request.rel_url.raw_path.split("/")
+    path = "/".join(_REDACTED if _TOKEN_SHAPED.fullmatch(part) else part for part in segments)
+    return f"{path}?{_REDACTED}" if request.rel_url.raw_query_string else path
+
+
+class _AccessLog(abc.AbstractAccessLogger):
+    """aiohttp's access log without what could let a reader of the logs act as a customer.
+
+    aiohttp's default line has the request line (`%r`), query string included, and the Referer,
+    either of which can carry the page link's token. This one logs the client address, method,
+    path (`_loggable_path`), status, size and time, and no header.
+    """
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info(
+            '%s "%s %s" %d %d %.1fms',
+            request.remote,
+            request.method,
+            _loggable_path(request),
+            response.status,
+            response.body_length,
+            time * 1000,
+        )
+
+    @property
+    def enabled(self) -> bool:
+        return self.logger.isEnabledFor(logging.INFO)
+
+
 class Server:
     """The application listening on host:port, started and stopped inside a running event loop."""
 
     def __init__(self, app: web.Application, *, host: str, port: int, access_log: bool = False) -> None:
-        self._runner = web.AppRunner(app, access_log=logger if access_log else None)
+        self._runner = web.AppRunner(
+            app, access_log_class=_AccessLog, access_log=logger if access_log else None
+        )
         self._host = host
         self._port = port
         self._site: web.TCPSite | None = None

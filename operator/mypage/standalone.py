@@ -5,6 +5,9 @@ any number of these processes (a Deployment behind a Service, autoscaled on requ
 a full projection from its own list-and-watch, none writing anything, none talking to the operator.
 They keep serving while the operator is down or being redeployed. Start-up lists, then `/readyz`
 turns 200; SIGTERM stops the listener first, then the informer. Called by `rental_operator.cli`.
+
+Metrics go on a port of their own (`--metrics-port`), never on MyPage's: the MyPage port is what
+customers reach, and the metrics say how busy the business is. The same port for both is refused.
 """
 
 from __future__ import annotations
@@ -56,7 +59,12 @@ def run(
     metrics_port: int = 0,
     access_log: bool = False,
 ) -> int:
-    """Serve until SIGTERM or SIGINT; the exit status."""
+    """Serve until SIGTERM or SIGINT; the exit status (2 for a metrics port that is MyPage's own)."""
+    if metrics_port and metrics_port == settings.mypage_port:
+        logger.error(
+            "--metrics-port must differ from RENTAL_MYPAGE_PORT (%d): metrics are not public", metrics_port
+        )
+        return 2
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(settings, kubeconfig=kubeconfig, metrics_port=metrics_port, access_log=access_log))
     return 0

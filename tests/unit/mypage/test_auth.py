@@ -81,7 +81,7 @@ def test_token_mode_accepts_a_bearer_or_a_query_token_of_the_customer() -> None:
         ({"authorization": f"Bearer {_token('cust-2')}"}, auth.Verdict.FORBIDDEN),
         ({"query_token": _token("cust-2")}, auth.Verdict.FORBIDDEN),
         # The identity header means nothing in token mode: it cannot stand in for a token.
-        ({"identity": "cust-1"}, auth.Verdict.UNAUTHENTICATED),
+        ({"identities": ["cust-1"]}, auth.Verdict.UNAUTHENTICATED),
     ],
 )
 def test_token_mode_refusals(kwargs: dict[str, str], verdict: auth.Verdict) -> None:
@@ -101,12 +101,31 @@ def test_token_mode_without_a_secret_serves_nobody() -> None:
 
 def test_header_mode_trusts_the_proxy_header_only() -> None:
     policy = auth.Policy(mode="header", identity_header="X-Customer-Id")
-    assert policy.check("cust-1", identity="cust-1").verdict is auth.Verdict.ALLOWED
-    assert policy.check("cust-1", identity="cust-2").verdict is auth.Verdict.FORBIDDEN
+    assert policy.check("cust-1", identities=["cust-1"]).verdict is auth.Verdict.ALLOWED
+    assert policy.check("cust-1", identities=["cust-2"]).verdict is auth.Verdict.FORBIDDEN
     assert policy.check("cust-1").verdict is auth.Verdict.UNAUTHENTICATED
     # A token is no identity here: the proxy is the only authority.
     bearer = f"Bearer {_token()}"
     assert policy.check("cust-1", authorization=bearer, now=NOW).verdict is auth.Verdict.UNAUTHENTICATED
+
+
+@pytest.mark.parametrize(
+    "identities",
+    [
+        # A proxy that appends its header: the client's value first, then the proxy's (or the reverse).
+        ["cust-1", "cust-1"],
+        ["cust-2", "cust-1"],
+        ["cust-1", "cust-2"],
+        ["cust-1", ""],
+        # The same appended into one value.
+        ["cust-2, cust-1"],
+        ["cust-1,cust-1"],
+    ],
+)
+def test_header_mode_refuses_an_identity_header_sent_more_than_once(identities: list[str]) -> None:
+    decision = auth.Policy(mode="header").check("cust-1", identities=identities)
+    assert decision.verdict is auth.Verdict.AMBIGUOUS
+    assert decision.reason == "X-Customer-Id sent more than once"
 
 
 def test_none_mode_allows_everyone() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import urllib.parse
 
@@ -55,3 +56,14 @@ def test_mypage_link_refuses_header_mode(
     monkeypatch.setenv("RENTAL_MYPAGE_AUTH", "header")
     assert cli.main(["mypage-link", "--customer", "c"]) == 2
     assert "not token" in capsys.readouterr().err
+
+
+def test_mypage_refuses_its_own_port_for_metrics(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Metrics stay off the port customers reach: the public Service would publish them (issue 13)."""
+    monkeypatch.setenv("RENTAL_MYPAGE_TOKEN_SECRET", KEY)
+    monkeypatch.setenv("RENTAL_MYPAGE_PORT", "18080")
+    with caplog.at_level(logging.ERROR):
+        assert cli.main(["mypage", "--metrics-port", "18080"]) == 2
+    assert "--metrics-port must differ from RENTAL_MYPAGE_PORT" in caplog.text

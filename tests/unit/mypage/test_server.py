@@ -8,10 +8,15 @@ from __future__ import annotations
 import asyncio
 import datetime
 import json
+import logging
+import socket
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import multidict
 import prometheus_client
 import pytest
 from aiohttp import test_utils
@@ -155,6 +160,32 @@ def test_header_mode_takes_the_proxys_word(view: projection.Projection) -> None:
     _run(test, _app(view, mode="header", secret=None))
 
 
+@pytest.mark.parametrize(
+    "sent",
+    [
+        # A proxy that appends its X-Customer-Id after the client's instead of replacing it.
+        [("X-Customer-Id", "cust-1"), ("X-Customer-Id", "cust-2")],
+        [("X-Customer-Id", "cust-2"), ("X-Customer-Id", "cust-1")],
+        [("X-Customer-Id", "cust-2, cust-1")],
+    ],
+)
+def test_header_mode_refuses_the_identity_header_sent_twice(
+    view: projection.Projection, sent: list[tuple[str, str]]
+) -> None:
+    before = _sample("rental_mypage_requests_total", {"code": "400"})
+
+    async def test(client: test_utils.TestClient[Any, Any]) -> None:
+        api = await client.get("/api/v1/customers/cust-2/rentals", headers=multidict.CIMultiDict(sent))
+        assert api.status == 400
+        assert await api.json() == {"error": "The identity header was sent more than once."}
+        page = await client.get("/mypage/cust-2", headers=multidict.CIMultiDict(sent))
+        assert page.status == 400
+        assert "SECRET-TRK" not in await page.text()
+
+    _run(test, _app(view, mode="header", secret=None))
+    assert _sample("rental_mypage_requests_total", {"code": "400"}) == before + 2
+
+
 def test_token_mode_without_a_secret_refuses_with_503(view: projection.Projection) -> None:
     async def test(client: test_utils.TestClient[Any, Any]) -> None:
         response = await client.get("/api/v1/customers/cust-1/rentals", headers=_bearer("cust-1"))
@@ -177,7 +208,8 @@ def test_not_ready_until_the_listing_is_loaded(rental_body: RentalFactory) -> No
         loading.mark_ready()
         ready = await client.get("/readyz")
         assert ready.status == 200
-        assert "1 rentals" in await ready.text()
+        # Ready or not, and nothing about how many rentals or customers there are (issue 13).
+        assert await ready.text() == "ready\n"
         api = await client.get("/api/v1/customers/cust-1/rentals", headers=_bearer("cust-1"))
         assert api.status == 200
 
@@ -211,6 +243,65 @@ def test_requests_are_counted_by_code_and_timed(view: projection.Projection) -> 
     assert _sample("rental_mypage_requests_total", {"code": "200"}) == before_200 + 2
     assert _sample("rental_mypage_requests_total", {"code": "401"}) == before_401 + 1
     assert _sample("rental_mypage_request_duration_seconds_count") == before_count + 3
+
+
+def test_the_public_port_serves_no_metrics(view: projection.Projection) -> None:
+    async def test(client: test_utils.TestClient[Any, Any]) -> None:
+        await client.get("/healthz")  # so there is something to count
+        response = await client.get("/metrics")
+        assert response.status == 404
+        assert "rental_mypage_requests_total" not in await response.text()
+
+    _run(test, _app(view, mode="none"))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_the_access_log_never_holds_a_token(
+    view: projection.Projection, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = _token("cust-1")
+    port = _free_port()
+    paths = [
+        (f"/mypage/cust-1?token={token}", "/mypage/cust-1?[redacted]", 200),
+        (f"/mypage/cust-1?lang=en&token={token}", "/mypage/cust-1?[redacted]", 200),
+        # A token pasted where the customer id goes: the path can carry one too.
+        (f"/mypage/{token}", "/mypage/[redacted]", 401),
+        (f"/api/v1/customers/{token}/rentals", "/api/v1/customers/[redacted]/rentals", 401),
+    ]
+
+    def get(path: str) -> int:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}{path}", headers={"Referer": f"https://mail.example/?t={token}"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as error:
+            return error.code
+
+    async def main() -> None:
+        http = server.Server(_app(view), host="127.0.0.1", port=port, access_log=True)
+        await http.start()
+        try:
+            for path, _, status in paths:
+                assert await asyncio.to_thread(get, path) == status
+        finally:
+            await http.stop()
+
+    with caplog.at_level(logging.INFO, logger="rental_operator.mypage.server"):
+        asyncio.run(main())
+    lines = [record.getMessage() for record in caplog.records if '"GET ' in record.getMessage()]
+    assert len(lines) == len(paths)
+    for line, (_, logged, status) in zip(lines, paths, strict=True):
+        assert f'"GET {logged}" {status} ' in line
+    assert token not in caplog.text
+    assert token.rsplit(".", 1)[1] not in caplog.text  # not even the signature
 
 
 def test_as_of_reports_when_a_watch_went_stale(view: projection.Projection) -> None:
