@@ -97,6 +97,11 @@ class Reason(enum.StrEnum):
     REFUNDED = "Refunded"
     # Nothing was ever charged, so there is nothing to refund.
     NOT_CHARGED = "NotCharged"
+    # A Payment with the rental's Payment name exists but is not the rental's charge (no or another
+    # owning Rental, or a charge other than the rental's): it is never trusted. The rental reserves or
+    # charges nothing more and waits until the object is gone (garbage collection removes one whose
+    # Rental was deleted; one made by hand has to be deleted by a person). Paid=False, Ready=False.
+    PAYMENT_MISMATCH = "PaymentMismatch"
 
     # --- delivery (DeliveryStarted on a Rental, Delivered on a Delivery) ---
     # The rental is paid but its shipment has not been created yet.
@@ -111,6 +116,10 @@ class Reason(enum.StrEnum):
     RETURNING = "Returning"
     # The returned unit arrived; it is back in stock.
     RETURNED = "Returned"
+    # A Delivery with the rental's Delivery name exists but is not the rental's shipment (no or
+    # another owning Rental, or another unit or customer): it is never trusted. The paid rental ships
+    # nothing until the object is gone (see PaymentMismatch). DeliveryStarted=False.
+    DELIVERY_MISMATCH = "DeliveryMismatch"
 
     # --- the Rental's Ready summary ---
     # The rental is paid and its delivery has started: in force.

@@ -6,6 +6,10 @@ actions left; then write the Rental's status once, guarded by its resourceVersio
 and text the customer about new transitions. A conflict (someone wrote the Rental meanwhile) starts
 the pass over from a fresh read. Triggered by the Rental's own watch events and by its Payment's and
 Delivery's (their handlers call `reconcile` for the owner), and by the scheduler for timed steps.
+
+The Payment and Delivery are looked up by the rental's name, so what is found there is handed to the
+decision as the rental's own only if `reconcilers.rentals` says it is (controlling owner uid, expected
+spec); a stranger is passed on as the reason it is not, to be reported, and never acted on.
 """
 
 from __future__ import annotations
@@ -100,8 +104,26 @@ def _purifier_view(body: dict[str, Any] | None, uid: str) -> api_purifier.Purifi
     return api_purifier.Purifier.from_body({**body, "status": status})
 
 
-def _parsed(model: Any, body: dict[str, Any] | None) -> Any:
-    return model.from_body(body) if body is not None else None
+def _owner_uid(body: dict[str, Any]) -> str | None:
+    return rentals.controller_uid(body["metadata"].get("ownerReferences") or ())
+
+
+def _with_payment(facts: rentals.Facts, body: dict[str, Any] | None) -> rentals.Facts:
+    """`facts` with what was found under the rental's Payment name: its own, or why it is not."""
+    if body is None:
+        return dataclasses.replace(facts, payment=None, payment_mismatch=None)
+    payment = api_payment.Payment.from_body(body)
+    mismatch = rentals.payment_mismatch(facts.rental, facts.purifier, payment, _owner_uid(body))
+    return dataclasses.replace(facts, payment=None if mismatch else payment, payment_mismatch=mismatch)
+
+
+def _with_delivery(facts: rentals.Facts, body: dict[str, Any] | None) -> rentals.Facts:
+    """`facts` with what was found under the rental's Delivery name: its own, or why it is not."""
+    if body is None:
+        return dataclasses.replace(facts, delivery=None, delivery_mismatch=None)
+    delivery = api_delivery.Delivery.from_body(body)
+    mismatch = rentals.delivery_mismatch(facts.rental, delivery, _owner_uid(body))
+    return dataclasses.replace(facts, delivery=None if mismatch else delivery, delivery_mismatch=mismatch)
 
 
 def _facts(ctx: context.Context, body: dict[str, Any]) -> rentals.Facts:
@@ -116,35 +138,28 @@ def _facts(ctx: context.Context, body: dict[str, Any]) -> rentals.Facts:
             )
         except kubeapi.NotFound:
             purifier_body = None
-    return rentals.Facts(
+    purifier = _purifier_view(purifier_body, rental.metadata.uid or "")
+    payment_body = _sibling(
+        ctx, ctx.payments, api_payment.RESOURCE, namespace, name, expected=rental.status.payment is not None
+    )
+    delivery_body = _sibling(
+        ctx,
+        ctx.deliveries,
+        api_delivery.RESOURCE,
+        namespace,
+        name,
+        expected=rental.status.delivery is not None,
+    )
+    facts = rentals.Facts(
         rental=rental,
-        purifier=_purifier_view(purifier_body, rental.metadata.uid or ""),
-        payment=_parsed(
-            api_payment.Payment,
-            _sibling(
-                ctx,
-                ctx.payments,
-                api_payment.RESOURCE,
-                namespace,
-                name,
-                expected=rental.status.payment is not None,
-            ),
-        ),
-        delivery=_parsed(
-            api_delivery.Delivery,
-            _sibling(
-                ctx,
-                ctx.deliveries,
-                api_delivery.RESOURCE,
-                namespace,
-                name,
-                expected=rental.status.delivery is not None,
-            ),
-        ),
+        purifier=purifier,
+        payment=None,
+        delivery=None,
         now=ctx.clock(),
         deferral_timeout=datetime.timedelta(seconds=ctx.settings.deferral_timeout_seconds),
         notified_seq=ctx.notified.get(rental.metadata.uid or "", 0),
     )
+    return _with_delivery(_with_payment(facts, payment_body), delivery_body)
 
 
 def _owned(body: dict[str, Any], resource: Any, name: str, spec: dict[str, Any]) -> dict[str, Any]:
@@ -169,6 +184,27 @@ def _owned(body: dict[str, Any], resource: Any, name: str, spec: dict[str, Any])
         },
         "spec": spec,
     }
+
+
+def _flag(
+    ctx: context.Context,
+    known: store.Store[Any],
+    resource: Any,
+    decided_on: Any,
+    *,
+    name: str,
+    flag: str,
+) -> dict[str, Any]:
+    """Set a one-way spec flag (`refund`, `cancelled`) on the rental's own Payment or Delivery.
+
+    Unguarded by resourceVersion (a status written meanwhile does not matter to a spec flag), but
+    guarded by uid: the flag is meant for the object the decision was made on (`decided_on`), never
+    for another that has taken its name since.
+    """
+    namespace = decided_on.metadata.namespace
+    current = known.get(namespace, name) or ctx.kube.get(resource, namespace, name)
+    patch = {"metadata": {"uid": decided_on.metadata.uid}, "spec": {flag: True}}
+    return known.observe(ctx.kube.merge_patch(resource, current, patch, guarded=False))
 
 
 def _execute(
@@ -202,18 +238,16 @@ def _execute(
             after = stock.release(ctx, namespace, purifier, reconcilers_stock.Claim(name, uid))
             return body, dataclasses.replace(facts, purifier=_purifier_view(after, uid))
         case rentals.CreatePayment(spec=spec):
+            # An existing object of the name is returned instead of created: checked like any other.
             created = ctx.payments.observe(
                 ctx.kube.create(
                     api_payment.RESOURCE, namespace, _owned(body, api_payment.RESOURCE, name, spec.to_wire())
                 )
             )
-            return body, dataclasses.replace(facts, payment=api_payment.Payment.from_body(created))
+            return body, _with_payment(facts, created)
         case rentals.RequestRefund(payment=payment_name):
-            current = ctx.payments.get(namespace, payment_name) or ctx.kube.get(
-                api_payment.RESOURCE, namespace, payment_name
-            )
-            patched = ctx.payments.observe(
-                ctx.kube.merge_patch(api_payment.RESOURCE, current, {"spec": {"refund": True}}, guarded=False)
+            patched = _flag(
+                ctx, ctx.payments, api_payment.RESOURCE, facts.payment, name=payment_name, flag="refund"
             )
             return body, dataclasses.replace(facts, payment=api_payment.Payment.from_body(patched))
         case rentals.CreateDelivery(spec=spec):
@@ -224,15 +258,15 @@ def _execute(
                     _owned(body, api_delivery.RESOURCE, name, spec.to_wire()),
                 )
             )
-            return body, dataclasses.replace(facts, delivery=api_delivery.Delivery.from_body(created))
+            return body, _with_delivery(facts, created)
         case rentals.StopDelivery(delivery=delivery_name):
-            current = ctx.deliveries.get(namespace, delivery_name) or ctx.kube.get(
-                api_delivery.RESOURCE, namespace, delivery_name
-            )
-            patched = ctx.deliveries.observe(
-                ctx.kube.merge_patch(
-                    api_delivery.RESOURCE, current, {"spec": {"cancelled": True}}, guarded=False
-                )
+            patched = _flag(
+                ctx,
+                ctx.deliveries,
+                api_delivery.RESOURCE,
+                facts.delivery,
+                name=delivery_name,
+                flag="cancelled",
             )
             return body, dataclasses.replace(facts, delivery=api_delivery.Delivery.from_body(patched))
     raise AssertionError(f"unknown action {action!r}")

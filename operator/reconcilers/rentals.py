@@ -7,6 +7,15 @@ Events to record. The handler executes the actions, feeds their results back in 
 again, until no action is left, then writes the status once. Nothing here talks to Kubernetes or to a
 partner, so every path of the saga is unit-tested without a cluster.
 
+The Payment and Delivery are found by name (the rental's own), and the name alone proves nothing: a
+leftover of a deleted Rental of the same name, or an object made by hand, would otherwise confirm and
+ship a rental that reserved nothing and paid nothing. `payment_mismatch` and `delivery_mismatch` tell
+the rental's own from such a stranger (controlling owner uid, then the spec the rental expects); the
+controller passes only the rental's own as `Facts.payment` / `Facts.delivery` and a stranger as the
+reason it is not, and `decide` reports it (a condition and a Warning Event) and waits: it cannot
+create its own under a taken name, and waiting resolves the common case by itself, since garbage
+collection removes a leftover whose owner was deleted; one made by hand waits for a person.
+
 Decisions only move forward: a stale observation of a sibling (a Payment still `Pending` in the cache
 after it was approved) can delay a step but never undo one, and a terminal phase (`Rejected`,
 `Cancelled`) is never left. Compensation is tolerant: each step checks whether there is anything to
@@ -17,7 +26,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-from typing import Literal
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal
 
 from rental_operator.api import conditions as api_conditions
 from rental_operator.api import delivery as api_delivery
@@ -28,6 +38,7 @@ from rental_operator.reconcilers import conditions, stock
 
 __all__ = [
     "FINALIZER",
+    "MISMATCH_RECHECK_SECONDS",
     "RESTING_PHASES",
     "Action",
     "AddFinalizer",
@@ -41,9 +52,12 @@ __all__ = [
     "RequestRefund",
     "Reserve",
     "StopDelivery",
+    "controller_uid",
     "decide",
+    "delivery_mismatch",
     "idempotency_key",
     "is_resting",
+    "payment_mismatch",
 ]
 
 # Held while the rental may have something to undo (a reserved unit, a charge, a shipment), so that
@@ -95,6 +109,9 @@ _PAYMENT_RANK: dict[PaymentPhase | None, float] = {
 _PAYMENT_SETTLED = frozenset({PaymentPhase.DECLINED, PaymentPhase.REFUNDED, PaymentPhase.FAILED})
 # Delivery phases after which the unit is back with the business (or never left).
 _DELIVERY_STOPPED = frozenset({DeliveryPhase.CANCELLED, DeliveryPhase.RETURNED})
+# How often a rental blocked by a stranger under its sibling's name looks again: nothing wakes it when
+# the stranger goes (a deleted Payment or Delivery only leaves the store).
+MISMATCH_RECHECK_SECONDS = 10.0
 
 
 # --- actions -------------------------------------------------------------------------------------------
@@ -175,6 +192,10 @@ class Facts:
     reservation_refused: bool = False
     # Highest status.history seq whose text message has been sent (known to the notifier).
     notified_seq: int = 0
+    # Why the object found under the rental's Payment (Delivery) name is not the rental's own, for
+    # people (see `payment_mismatch`); `payment` (`delivery`) is None then. Never trusted: reported.
+    payment_mismatch: str | None = None
+    delivery_mismatch: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -189,6 +210,95 @@ class Plan:
 def idempotency_key(rental: api_rental.Rental) -> str:
     """The key of the rental's one charge: the uid never changes, across retries and restarts alike."""
     return f"rental-{rental.metadata.uid}"
+
+
+def controller_uid(owner_references: Iterable[Mapping[str, Any]]) -> str | None:
+    """The uid of the Rental controlling an object, from its `metadata.ownerReferences`; None if none does."""
+    for reference in owner_references:
+        group = str(reference.get("apiVersion") or "").partition("/")[0]
+        if (
+            reference.get("controller") is True
+            and reference.get("kind") == api_rental.RESOURCE.kind
+            and group == api_rental.RESOURCE.group
+        ):
+            return str(reference.get("uid") or "") or None
+    return None
+
+
+def payment_mismatch(
+    rental: api_rental.Rental,
+    purifier: api_purifier.Purifier | None,
+    payment: api_payment.Payment,
+    owner_uid: str | None,
+) -> str | None:
+    """Why `payment`, found under the rental's Payment name, is not the rental's charge; None if it is.
+
+    The rental's own is controlled by the rental's uid and asks for its charge: its customer, its
+    idempotency key, and its price (as recorded in the rental's status once seen, else the Purifier's
+    fee times the months; a Purifier gone before anything was recorded leaves the price unchecked).
+    """
+    spec, price = payment.spec, _recorded_price(rental) or _price(rental, purifier)
+    expected: list[tuple[str, object, object]] = [
+        ("spec.rental", spec.rental, rental.metadata.name),
+        ("spec.customerId", spec.customer_id, rental.spec.customer.id),
+        ("spec.idempotencyKey", spec.idempotency_key, idempotency_key(rental)),
+    ]
+    if price is not None:
+        expected += [("spec.amount", spec.amount, price[0]), ("spec.currency", spec.currency, price[1])]
+    return _mismatch("Payment", payment.metadata.name, rental, owner_uid, expected)
+
+
+def delivery_mismatch(
+    rental: api_rental.Rental, delivery: api_delivery.Delivery, owner_uid: str | None
+) -> str | None:
+    """Why `delivery`, found under the rental's Delivery name, is not the rental's shipment; None if it is.
+
+    The rental's own is controlled by the rental's uid and ships its unit to its customer (the address
+    is not compared: the customer may correct it after the shipment was created).
+    """
+    spec = delivery.spec
+    expected = [
+        ("spec.rental", spec.rental, rental.metadata.name),
+        ("spec.purifier", spec.purifier, rental.spec.purifier),
+        ("spec.customerId", spec.customer_id, rental.spec.customer.id),
+    ]
+    return _mismatch("Delivery", delivery.metadata.name, rental, owner_uid, expected)
+
+
+def _mismatch(
+    kind: str,
+    name: str | None,
+    rental: api_rental.Rental,
+    owner_uid: str | None,
+    expected: Iterable[tuple[str, object, object]],
+) -> str | None:
+    found = f"{kind} {name!r} is not this rental's"
+    if owner_uid is None:
+        return f"{found}: no Rental owns it; it has to be deleted before this rental can go on"
+    if owner_uid != rental.metadata.uid:
+        return (
+            f"{found}: it belongs to another Rental (uid {owner_uid}); waiting for it to be removed "
+            "(garbage collection does once that Rental is gone)"
+        )
+    wrong = [f"{field} is {got!r}, expected {want!r}" for field, got, want in expected if got != want]
+    return (
+        f"{found}: {'; '.join(wrong)}; it has to be deleted before this rental can go on" if wrong else None
+    )
+
+
+def _price(rental: api_rental.Rental, purifier: api_purifier.Purifier | None) -> tuple[int, str] | None:
+    """The rental's fee as the Purifier sets it now: the monthly fee times the months."""
+    if purifier is None:
+        return None
+    return purifier.spec.monthly_fee * rental.spec.months, purifier.spec.currency
+
+
+def _recorded_price(rental: api_rental.Rental) -> tuple[int, str] | None:
+    """The fee the rental recorded from its Payment: what it was charged even if the Purifier's changed."""
+    summary = rental.status.payment
+    if summary is None or summary.amount is None or summary.currency is None:
+        return None
+    return summary.amount, summary.currency
 
 
 def is_resting(status: api_rental.RentalStatus) -> bool:
@@ -353,6 +463,11 @@ def decide(facts: Facts) -> Plan:
         return b.plan()
     if rental.spec.cancelled or deleting:
         return _cancel(b, deleting).plan()
+    if facts.payment is None and facts.payment_mismatch is not None:
+        # A stranger under the Payment's name: the rental cannot create its own, and must not take it
+        # for its charge. Report and wait; a unit already held stays held, nothing new is reserved.
+        b.condition(Type.READY, False, Reason.PAYMENT_MISMATCH, facts.payment_mismatch)
+        return _mismatch_reported(b, Type.PAID, Reason.PAYMENT_MISMATCH, facts.payment_mismatch).plan()
     if facts.payment is not None and facts.payment.spec.refund:
         # Only a cancellation or a rejection asks for a refund, and this rental is not cancelled: it
         # was rejected (its deferral expired) by a pass whose Rejected write was then lost (a crash,
@@ -403,12 +518,12 @@ def decide(facts: Facts) -> Plan:
             f"one unit of {rental.spec.purifier} is held for this rental",
         )
     if facts.payment is None:
-        assert facts.purifier is not None  # held, see above
-        fee = facts.purifier.spec.monthly_fee
+        price = _price(rental, facts.purifier)
+        assert price is not None  # held, see above
         spec = api_payment.PaymentSpec(
             rental=b.name,
-            amount=fee * rental.spec.months,
-            currency=facts.purifier.spec.currency,
+            amount=price[0],
+            currency=price[1],
             customer_id=rental.spec.customer.id,
             idempotency_key=idempotency_key(rental),
         )
@@ -482,7 +597,8 @@ def _confirmed(b: _Builder) -> _Builder:
     b.status.deferred_until = None
     transaction = facts.payment.status.transaction_id if facts.payment else None
     b.condition(Type.PAID, True, Reason.PAYMENT_APPROVED, f"charged; transaction {transaction}")
-    if facts.delivery is None:
+    stranger = facts.delivery_mismatch if facts.delivery is None else None
+    if facts.delivery is None and stranger is None:
         spec = api_delivery.DeliverySpec(
             rental=b.name,
             purifier=rental.spec.purifier,
@@ -491,7 +607,9 @@ def _confirmed(b: _Builder) -> _Builder:
         )
         b.act(CreateDelivery(spec), Event("Normal", "DeliveryRequested", "shipping the unit"))
     phase = b.delivery_phase
-    if phase in (DeliveryPhase.SHIPPING, DeliveryPhase.DELIVERED):
+    if stranger is not None:
+        pass  # reported below, once the phase has its message
+    elif phase in (DeliveryPhase.SHIPPING, DeliveryPhase.DELIVERED):
         tracking = facts.delivery.status.tracking_number if facts.delivery else None
         reason = Reason.SHIPPING if phase is DeliveryPhase.SHIPPING else Reason.DELIVERED
         b.condition(Type.DELIVERY_STARTED, True, reason, f"tracking number {tracking}")
@@ -502,6 +620,20 @@ def _confirmed(b: _Builder) -> _Builder:
         b.condition(Type.DELIVERY_STARTED, False, Reason.DELIVERY_PENDING, "the shipment is being created")
     b.condition(Type.READY, True, Reason.CONFIRMED, "paid; the rental is in force")
     b.phase(Phase.CONFIRMED, "paid; delivery started")
+    if stranger is not None:
+        # Paid and in force, but its shipment's name is taken: ship nothing until the stranger is gone.
+        _mismatch_reported(b, Type.DELIVERY_STARTED, Reason.DELIVERY_MISMATCH, stranger)
+    return b
+
+
+def _mismatch_reported(b: _Builder, type_: str, reason: str, message: str) -> _Builder:
+    """Report a stranger under a sibling's name: the condition, a Warning Event when it is news (not on
+    every look), the message for `kubectl get`, and a look again later."""
+    if conditions.reason_of(b.rental.status.conditions, type_) != reason:
+        b.events.append(Event("Warning", reason, message))
+    b.condition(type_, False, reason, message)
+    b.status.message = message
+    b.requeue_after = MISMATCH_RECHECK_SECONDS
     return b
 
 

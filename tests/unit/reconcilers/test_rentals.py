@@ -168,6 +168,8 @@ def _facts(
     refused: bool = False,
     notified: int = 0,
     now: datetime.datetime = NOW,
+    payment_mismatch: str | None = None,
+    delivery_mismatch: str | None = None,
 ) -> rentals.Facts:
     return rentals.Facts(
         rental=rental,
@@ -178,6 +180,8 @@ def _facts(
         deferral_timeout=TIMEOUT,
         reservation_refused=refused,
         notified_seq=notified,
+        payment_mismatch=payment_mismatch,
+        delivery_mismatch=delivery_mismatch,
     )
 
 
@@ -1760,3 +1764,172 @@ def test_a_refund_on_a_cancelled_rental_is_still_a_cancellation() -> None:
         payment=_payment("Refunding", refund=True, transaction="tx-1", attempts=2),
     )
     assert rentals.decide(facts).status.phase == "Cancelling"
+
+
+# --- strangers under the rental's sibling names (issue 13, finding 6) ----------------------------------
+OWNER = {"apiVersion": "rental.purifier.io/v1alpha1", "kind": "Rental", "name": NAME, "uid": "uid-1"}
+
+
+@pytest.mark.parametrize(
+    ("references", "uid"),
+    [
+        ([], None),
+        ([{**OWNER, "controller": True}], "uid-1"),
+        ([{**OWNER, "controller": False}], None),  # an owner, but not the controller
+        ([OWNER], None),
+        ([{**OWNER, "kind": "Purifier", "controller": True}], None),
+        ([{**OWNER, "apiVersion": "example.com/v1", "controller": True}], None),
+        ([{**OWNER, "uid": "other"}, {**OWNER, "uid": "uid-9", "controller": True}], "uid-9"),
+        ([{**OWNER, "apiVersion": "rental.purifier.io/v1", "controller": True}], "uid-1"),  # any version
+    ],
+)
+def test_controller_uid_is_the_controlling_rental(references: list[dict[str, Any]], uid: str | None) -> None:
+    assert rentals.controller_uid(references) == uid
+
+
+def test_the_rentals_own_payment_matches() -> None:
+    assert rentals.payment_mismatch(_rental(), HOLDING, _payment("Approved"), "uid-1") is None
+
+
+@pytest.mark.parametrize(
+    ("owner", "payment", "named"),
+    [
+        (None, _payment("Approved"), "no Rental owns it"),
+        ("uid-old", _payment("Approved"), "another Rental (uid uid-old)"),
+        ("uid-1", _payment("Approved", amount=FEE), f"spec.amount is {FEE}, expected {FEE * 12}"),
+    ],
+)
+def test_a_stranger_payment_is_told_apart(
+    owner: str | None, payment: api_payment.Payment, named: str
+) -> None:
+    mismatch = rentals.payment_mismatch(_rental(), HOLDING, payment, owner)
+    assert mismatch is not None
+    assert named in mismatch
+    assert repr(PAYMENT) in mismatch
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("customerId", "cust-8"),
+        ("idempotencyKey", "rental-uid-old"),
+        ("rental", "r2"),
+        ("currency", "USD"),
+    ],
+)
+def test_a_payment_asking_for_another_charge_is_not_the_rentals(field: str, value: str) -> None:
+    body = _payment("Approved").model_dump(by_alias=True)
+    body["spec"][field] = value
+    payment = api_payment.Payment.model_validate(body)
+    mismatch = rentals.payment_mismatch(_rental(), HOLDING, payment, "uid-1")
+    assert mismatch is not None
+    assert f"spec.{field} is {value!r}" in mismatch
+
+
+def test_the_price_recorded_by_the_rental_wins_over_a_changed_fee() -> None:
+    """The fee may change after the charge was made: the rental's own Payment stays its own."""
+    repriced = _purifier(holders=[NAME], fee=FEE * 2)
+    assert rentals.payment_mismatch(_rental(_awaiting()), repriced, _payment("Pending"), "uid-1") is None
+    assert rentals.payment_mismatch(_rental(), repriced, _payment("Pending"), "uid-1") is not None
+    # with neither a record nor a Purifier, the price cannot be checked (the rest still is)
+    assert rentals.payment_mismatch(_rental(), None, _payment("Pending"), "uid-1") is None
+
+
+def test_the_rentals_own_delivery_matches_even_after_an_address_change() -> None:
+    body = _delivery("Shipping").model_dump(by_alias=True)
+    body["spec"]["address"] = "somewhere else"
+    delivery = api_delivery.Delivery.model_validate(body)
+    assert rentals.delivery_mismatch(_rental(), delivery, "uid-1") is None
+
+
+@pytest.mark.parametrize(
+    ("owner", "field", "named"),
+    [
+        (None, None, "no Rental owns it"),
+        ("uid-old", None, "another Rental (uid uid-old)"),
+        ("uid-1", "purifier", "spec.purifier is 'x'"),
+        ("uid-1", "customerId", "spec.customerId is 'x'"),
+        ("uid-1", "rental", "spec.rental is 'x'"),
+    ],
+)
+def test_a_stranger_delivery_is_told_apart(owner: str | None, field: str | None, named: str) -> None:
+    body = _delivery("Delivered").model_dump(by_alias=True)
+    if field:
+        body["spec"][field] = "x"
+    mismatch = rentals.delivery_mismatch(_rental(), api_delivery.Delivery.model_validate(body), owner)
+    assert mismatch is not None
+    assert named in mismatch
+
+
+STRANGER = "Payment 'r1' is not this rental's: no Rental owns it; ..."
+
+
+def test_a_new_rental_facing_a_stranger_payment_reserves_and_confirms_nothing() -> None:
+    """The finding: an approved leftover of the same name used to confirm and ship a rental that held no
+    unit. Now nothing is reserved or created; the rental reports the stranger and looks again later."""
+    facts = _facts(_rental(finalizer=False), purifier=NOT_HOLDING, payment_mismatch=STRANGER)
+    plan = rentals.decide(facts)
+    assert plan.actions == ()
+    assert plan.status.phase is None
+    assert plan.status.payment is None
+    assert _conditions(plan.status) == {
+        "Paid": ("False", "PaymentMismatch"),
+        "Ready": ("False", "PaymentMismatch"),
+    }
+    assert plan.status.message == STRANGER
+    assert _events(plan) == [("Warning", "PaymentMismatch")]
+    assert plan.requeue_after == rentals.MISMATCH_RECHECK_SECONDS
+
+
+def test_a_stranger_is_reported_once_not_on_every_look() -> None:
+    first = rentals.decide(_facts(_rental(finalizer=False), purifier=NOT_HOLDING, payment_mismatch=STRANGER))
+    again = _rental(first.status.model_dump(by_alias=True, mode="json"), finalizer=False)
+    plan = rentals.decide(_facts(again, purifier=NOT_HOLDING, payment_mismatch=STRANGER))
+    assert plan.events == ()
+    assert plan.status == first.status
+    assert plan.requeue_after == rentals.MISMATCH_RECHECK_SECONDS
+
+
+def test_once_the_stranger_is_gone_the_rental_goes_on() -> None:
+    blocked = rentals.decide(
+        _facts(_rental(finalizer=False), purifier=NOT_HOLDING, payment_mismatch=STRANGER)
+    )
+    rental = _rental(blocked.status.model_dump(by_alias=True, mode="json"), finalizer=False)
+    plan = rentals.decide(_facts(rental, purifier=NOT_HOLDING))
+    assert plan.actions == (rentals.AddFinalizer(), rentals.Reserve(PURIFIER))
+
+
+def test_a_held_unit_stays_held_while_a_stranger_blocks_the_payment() -> None:
+    """Found after the reservation (the stranger came back from the Payment's create): no charge, no
+    release; the unit waits with the rental, and a cancellation gives it back."""
+    plan = rentals.decide(_facts(_rental(_awaiting()), purifier=HOLDING, payment_mismatch=STRANGER))
+    assert plan.actions == ()
+    assert plan.status.phase == "AwaitingPayment"
+    assert _conditions(plan.status)["Paid"] == ("False", "PaymentMismatch")
+    assert _conditions(plan.status)["StockReserved"] == ("True", "Reserved")
+
+
+def test_cancelling_beside_a_stranger_refunds_nothing_of_it() -> None:
+    facts = _facts(_rental(_awaiting(), cancelled=True), purifier=HOLDING, payment_mismatch=STRANGER)
+    plan = rentals.decide(facts)
+    assert not any(isinstance(a, rentals.RequestRefund) for a in plan.actions)
+    assert rentals.Release(PURIFIER) in plan.actions
+
+
+def test_a_paid_rental_facing_a_stranger_delivery_ships_nothing() -> None:
+    stranger = "Delivery 'r1' is not this rental's: it belongs to another Rental (uid uid-old); ..."
+    facts = _facts(
+        _rental(_awaiting()), payment=_payment("Approved", transaction="tx-1"), delivery_mismatch=stranger
+    )
+    plan = rentals.decide(facts)
+    assert plan.actions == ()
+    assert plan.status.phase == "Confirmed"
+    assert plan.status.delivery is None
+    assert _conditions(plan.status)["DeliveryStarted"] == ("False", "DeliveryMismatch")
+    assert plan.status.message == stranger
+    assert ("Warning", "DeliveryMismatch") in _events(plan)
+    assert plan.requeue_after == rentals.MISMATCH_RECHECK_SECONDS
+    # gone: the rental's own shipment is created
+    settled = _rental(plan.status.model_dump(by_alias=True, mode="json"))
+    (action,) = rentals.decide(_facts(settled, payment=_payment("Approved", transaction="tx-1"))).actions
+    assert isinstance(action, rentals.CreateDelivery)
