@@ -1,8 +1,11 @@
-"""The Payment kind: one charge for one Rental, created by the operator and owned by that Rental.
+"""The Payment kind: one charge (a billing period, or an early-termination fee) of one Rental, created by
+the operator and owned by that Rental.
 
 The spec is the charge request and never changes (the API server refuses any edit), so the idempotency
-key sent to the payment system always goes with the same amount; the status records what the payment
-system answered. Rental status mirrors the phase, amount and transaction id for `kubectl get`.
+key sent to the payment system always goes with the same amount; only the attempt number may rise (a
+declined monthly charge retried on the dunning schedule, each attempt under a key of its own) and the
+refund flag be set. The status records what the payment system answered. Rental status mirrors the
+latest charge's phase, amount and transaction id for `kubectl get`.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from rental_operator.api import conditions, meta
 
 __all__ = [
     "MAX_AMOUNT",
+    "MAX_ATTEMPTS",
+    "MAX_PERIOD",
     "RESOURCE",
     "Payment",
     "PaymentPhase",
@@ -23,8 +28,13 @@ __all__ = [
     "PaymentStatus",
 ]
 
-# The largest charge: the largest monthly fee for the longest rental (see purifier.MAX_MONTHLY_FEE).
+# The largest charge: the largest monthly fee for the longest rental (see purifier.MAX_MONTHLY_FEE), the
+# bound the single up-front charge once needed; a fee is smaller still.
 MAX_AMOUNT: Final = 60_000_000_000_000
+# A term is at most 60 months; a period number beyond any term is surely a mistake.
+MAX_PERIOD: Final = 60
+# The first attempt and the dunning schedule's retries, with room for a long custom schedule.
+MAX_ATTEMPTS: Final = 100
 
 # Inside a class body a field named `conditions` shadows the module; annotations use this alias.
 _Conditions = conditions.ConditionList
@@ -36,13 +46,14 @@ RESOURCE: Final = meta.Resource(
     short_names=("pay",),
     columns=(
         meta.PrinterColumn("Rental", ".spec.rental", "string", "Rental this payment is for."),
+        meta.PrinterColumn("Period", ".spec.period", "integer", "Billing period paid for (none: a fee)."),
         meta.PrinterColumn("Amount", ".spec.amount", "integer", "Amount charged, in minor units."),
         meta.PrinterColumn("Currency", ".spec.currency", "string", "Currency of the amount."),
         meta.PrinterColumn("Phase", ".status.phase", "string", "Where the payment stands."),
         meta.PrinterColumn(
             "Transaction", ".status.transactionId", "string", "Payment system's id.", priority=1
         ),
-        meta.PrinterColumn("Attempts", ".status.attempts", "integer", "Charge attempts made.", priority=1),
+        meta.PrinterColumn("Attempt", ".status.attempt", "integer", "Attempt at the charge.", priority=1),
         meta.AGE_COLUMN,
     ),
 )
@@ -79,11 +90,24 @@ class PaymentSpec(meta.WireModel):
         description="Name of the Rental (same namespace) this charge is for.",
         json_schema_extra=meta.immutable("spec.rental", _WHY),
     )
+    period: int | None = pydantic.Field(
+        default=None,
+        ge=1,
+        le=MAX_PERIOD,
+        json_schema_extra=meta.immutable("spec.period", _WHY),
+        description=(
+            "The billing period this charge pays for, counting from 1 (charged at application); absent "
+            "for an early-termination fee."
+        ),
+    )
     amount: int = pydantic.Field(
         json_schema_extra=meta.immutable("spec.amount", _WHY),
         gt=0,
         le=MAX_AMOUNT,
-        description="Amount to charge in minor units of currency: the purifier's monthlyFee times months.",
+        description=(
+            "Amount to charge in minor units of currency: one month's fee locked at application, or the "
+            "early-termination fee."
+        ),
     )
     currency: meta.CurrencyCode = pydantic.Field(
         json_schema_extra=meta.immutable("spec.currency", _WHY),
@@ -100,9 +124,23 @@ class PaymentSpec(meta.WireModel):
         max_length=255,
         pattern=r"^[A-Za-z0-9._:/-]+$",
         description=(
-            "Sent as the Idempotency-Key header of every charge request, so a retried request never "
-            "charges twice."
+            "The charge's key: attempt n is sent with the Idempotency-Key `<idempotencyKey>-a<n>`, so a "
+            "retried request never charges twice, and a retry after a decline is a charge of its own."
         ),
+    )
+    attempt: int = pydantic.Field(
+        default=1,
+        ge=1,
+        le=MAX_ATTEMPTS,
+        description=(
+            "The attempt to make: raised by the owning Rental to retry a declined charge on the dunning "
+            "schedule. Never lowered."
+        ),
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {"rule": "self >= oldSelf", "message": "spec.attempt cannot be lowered"}
+            ]
+        },
     )
     refund: bool = pydantic.Field(
         default=False,
@@ -125,7 +163,17 @@ class PaymentStatus(meta.WireModel):
     transaction_id: str | None = pydantic.Field(
         default=None, max_length=128, description="The payment system's id of the charge."
     )
-    attempts: int = pydantic.Field(default=0, ge=0, description="Charge requests sent so far.")
+    attempt: int | None = pydantic.Field(
+        default=None,
+        ge=1,
+        le=MAX_ATTEMPTS,
+        description="The attempt (spec.attempt) that phase and attempts describe; absent before the first.",
+    )
+    attempts: int = pydantic.Field(
+        default=0,
+        ge=0,
+        description="Charge requests sent for the current attempt (a lost answer is asked again).",
+    )
     last_error: str | None = pydantic.Field(
         default=None,
         max_length=1024,

@@ -18,6 +18,7 @@ import pydantic
 from rental_operator.api import conditions, meta
 
 __all__ = [
+    "MAX_MANDATORY_MONTHS",
     "MAX_MONTHLY_FEE",
     "RESOURCE",
     "Purifier",
@@ -30,6 +31,7 @@ __all__ = [
 # Keeps the rental amount (monthlyFee * at most 60 months) well inside the integers that JSON numbers
 # carry exactly (2^53), whatever language reads the objects.
 MAX_MONTHLY_FEE: Final = 1_000_000_000_000
+MAX_MANDATORY_MONTHS: Final = 60
 
 # Inside a class body a field named `conditions` shadows the module; annotations use this alias.
 _Conditions = conditions.ConditionList
@@ -79,11 +81,31 @@ class PurifierSpec(meta.WireModel):
             "their units and the Purifier reports Ready=False with reason Overcommitted."
         ),
     )
+    mandatory_months: int = pydantic.Field(
+        default=0,
+        ge=0,
+        le=MAX_MANDATORY_MONTHS,
+        description=(
+            "The mandatory use period in months: ending a rental earlier (after its withdrawal period) "
+            "costs the early-termination fee. 0: none. Locked into each rental when it is applied for."
+        ),
+    )
+    early_termination_percent: int = pydantic.Field(
+        default=10,
+        ge=0,
+        le=100,
+        description=(
+            "The early-termination fee, as a percentage of the fees of the mandatory months not yet "
+            "paid (rounded down to a whole minor unit). Locked into each rental when it is applied for."
+        ),
+    )
 
 
 class StockOperation(enum.StrEnum):
     RESERVE = "Reserve"
     RELEASE = "Release"
+    # The unit's ownership passed to the customer at the end of a paid-up term.
+    TRANSFER = "Transfer"
 
 
 class StockChange(meta.WireModel):
@@ -96,7 +118,10 @@ class StockChange(meta.WireModel):
         description="UID of the Rental: a deleted and re-created rental of the same name is another one.",
     )
     operation: StockOperation = pydantic.Field(
-        description="Reserve (a unit was taken for the rental) or Release (its unit was given back)."
+        description=(
+            "Reserve (a unit was taken for the rental), Release (its unit was given back) or Transfer "
+            "(its unit became the customer's at the end of a paid-up term)."
+        )
     )
 
 
@@ -114,6 +139,14 @@ class PurifierStatus(meta.WireModel):
         description=(
             "Units held by rentals: the number of Rentals whose StockReserved condition is True, once "
             "every entry of pending has been recorded by its rental."
+        ),
+    )
+    transferred: int = pydantic.Field(
+        default=0,
+        ge=0,
+        description=(
+            "Units whose ownership passed to a customer at the end of a paid-up term; they never come "
+            "back to stock. available + allocated + transferred == stock while stock covers them."
         ),
     )
     pending: list[StockChange] = pydantic.Field(

@@ -13,6 +13,7 @@ from typing import Final, Literal
 import pydantic
 
 from rental_operator.api import conditions, delivery, meta, payment
+from rental_operator.api import purifier as api_purifier
 
 __all__ = [
     "DEFAULT_MONTHS",
@@ -20,9 +21,12 @@ __all__ = [
     "MAX_MONTHS",
     "PHONE_PATTERN",
     "RESOURCE",
+    "Billing",
     "Customer",
     "DeliverySummary",
+    "Ending",
     "HistoryEntry",
+    "PastDue",
     "PaymentSummary",
     "Rental",
     "RentalPhase",
@@ -71,10 +75,15 @@ class RentalPhase(enum.StrEnum):
     PAYMENT_DEFERRED = "PaymentDeferred"
     # Paid and delivery started: the rental is in force.
     CONFIRMED = "Confirmed"
-    # Cancellation requested: refund, delivery cancellation or return, and stock release are running.
+    # In force, but a monthly charge was declined; it is retried on the dunning schedule.
+    PAST_DUE = "PastDue"
+    # Cancellation requested (by the customer, or for non-payment): refund or fee, delivery
+    # cancellation or return, and stock release are running.
     CANCELLING = "Cancelling"
     # Cancellation finished; every compensation is done.
     CANCELLED = "Cancelled"
+    # Every period of the term paid and the term over: the unit now belongs to the customer.
+    COMPLETED = "Completed"
     # Never in force (no such purifier, out of stock, payment declined, deferral expired); nothing stays
     # charged or reserved. The reason is in a condition and an Event.
     REJECTED = "Rejected"
@@ -83,7 +92,15 @@ class RentalPhase(enum.StrEnum):
 class Customer(meta.WireModel):
     """The customer renting the unit."""
 
-    id: meta.CustomerId = pydantic.Field(description="The customer's id in the business's customer system.")
+    id: meta.CustomerId = pydantic.Field(
+        description=(
+            "The customer's id in the business's customer system. Cannot be changed: the rental's charges "
+            "and its MyPage entry belong to this customer."
+        ),
+        json_schema_extra=meta.immutable(
+            "spec.customer.id", "the rental's charges and its MyPage entry belong to the customer who applied"
+        ),
+    )
     name: str | None = pydantic.Field(
         default=None, max_length=200, description="The customer's name, for people."
     )
@@ -114,9 +131,7 @@ class RentalSpec(meta.WireModel):
 
     purifier: meta.DnsSubdomain = pydantic.Field(
         description="Name of the Purifier to rent, in the rental's namespace. Cannot be changed.",
-        json_schema_extra={
-            "x-kubernetes-validations": [{"rule": "self == oldSelf", "message": "spec.purifier is immutable"}]
-        },
+        json_schema_extra=meta.immutable("spec.purifier", "a rental is for the unit it reserved"),
     )
     customer: Customer = pydantic.Field(description="The customer renting the unit.")
     months: int = pydantic.Field(
@@ -124,8 +139,12 @@ class RentalSpec(meta.WireModel):
         ge=1,
         le=MAX_MONTHS,
         description=(
-            "Rental period in months (1 to 60). The fee charged is the purifier's monthlyFee times months."
+            "Rental period in months (1 to 60). The fee charged is the purifier's monthlyFee times months. "
+            "Cannot be changed: the fee was charged for this term."
         ),
+        # A raise is allowed once each added month is billed on its own (monthly billing); until then a
+        # changed term would be a term nobody paid for.
+        json_schema_extra=meta.immutable("spec.months", "the fee was charged for this term"),
     )
     cancelled: bool = pydantic.Field(
         default=False,
@@ -156,6 +175,71 @@ class PaymentSummary(meta.WireModel):
     )
 
 
+class PastDue(meta.WireModel):
+    """A declined monthly charge being retried on the dunning schedule."""
+
+    period: int = pydantic.Field(ge=1, le=payment.MAX_PERIOD, description="The period unpaid.")
+    since: pydantic.AwareDatetime = pydantic.Field(description="When its first attempt was declined.")
+    attempts: int = pydantic.Field(ge=1, le=payment.MAX_ATTEMPTS, description="Attempts declined so far.")
+    next_attempt_at: pydantic.AwareDatetime | None = pydantic.Field(
+        default=None,
+        description="When the next attempt is made; absent once the dunning schedule is exhausted.",
+    )
+
+
+class Ending(enum.StrEnum):
+    """How a contract in force ended early."""
+
+    # Before delivery or within the withdrawal period after it: every charge refunded.
+    WITHDRAWAL = "Withdrawal"
+    # Later: billing stopped, paid periods kept, the early-termination fee inside the mandatory period.
+    TERMINATION = "Termination"
+    # The dunning schedule ran out: the unit is collected, nothing refunded, no fee.
+    NON_PAYMENT = "NonPayment"
+
+
+class Billing(meta.WireModel):
+    """The monthly contract: terms locked at application, and what has been paid."""
+
+    monthly_fee: int = pydantic.Field(
+        gt=0, le=api_purifier.MAX_MONTHLY_FEE, description="The fee per period, in minor units."
+    )
+    currency: meta.CurrencyCode = pydantic.Field(description="ISO 4217 code of every amount here.")
+    mandatory_months: int = pydantic.Field(
+        default=0, ge=0, le=api_purifier.MAX_MANDATORY_MONTHS, description="The mandatory use period."
+    )
+    early_termination_percent: int = pydantic.Field(
+        default=0, ge=0, le=100, description="The fee for ending inside the mandatory period, in percent."
+    )
+    periods_total: int = pydantic.Field(ge=1, le=MAX_MONTHS, description="Periods in the term (spec.months).")
+    periods_paid: int = pydantic.Field(default=0, ge=0, le=MAX_MONTHS, description="Periods paid so far.")
+    paid_amount: int = pydantic.Field(default=0, ge=0, description="Sum of the periods' charges approved.")
+    refunded_amount: int = pydantic.Field(default=0, ge=0, description="Sum of the charges refunded.")
+    fee_amount: int | None = pydantic.Field(
+        default=None, ge=0, description="The early-termination fee charged, if any."
+    )
+    anchor: pydantic.AwareDatetime | None = pydantic.Field(
+        default=None,
+        description="When period 1 was paid: every later period is due a whole number of months after it.",
+    )
+    next_charge_at: pydantic.AwareDatetime | None = pydantic.Field(
+        default=None, description="When the next period is due; absent when nothing more is owed."
+    )
+    term_ends_at: pydantic.AwareDatetime | None = pydantic.Field(
+        default=None, description="When the term ends: the anchor plus spec.months periods."
+    )
+    past_due: PastDue | None = pydantic.Field(
+        default=None, description="The declined charge being retried, if any."
+    )
+    ending: Ending | None = pydantic.Field(
+        default=None,
+        description="How the contract ended early (Withdrawal, Termination, NonPayment), once decided.",
+    )
+    ending_at: pydantic.AwareDatetime | None = pydantic.Field(
+        default=None, description="When the early ending was decided: the cancellation's time."
+    )
+
+
 class DeliverySummary(meta.WireModel):
     """The rental's Delivery as seen from the rental."""
 
@@ -169,22 +253,44 @@ class DeliverySummary(meta.WireModel):
 
 
 class HistoryEntry(meta.WireModel):
-    """One phase transition of the rental or of its delivery; each one is sent to the customer by SMS."""
+    """One phase transition of the rental or of its delivery, or a billing event of its contract (a
+    charge, a declined charge, the term's end coming); each one is sent to the customer by SMS."""
 
     seq: int = pydantic.Field(
         default=0,
         ge=0,
         description="Number of the transition, counting from 1; never reused, even after trimming.",
     )
-    kind: Literal["Rental", "Delivery"] = pydantic.Field(
-        default="Rental", description="Whose phase changed: the Rental's own or its Delivery's."
+    kind: Literal["Rental", "Delivery", "Billing"] = pydantic.Field(
+        default="Rental",
+        description=(
+            "Whose phase changed: the Rental's own or its Delivery's; Billing for the contract's events."
+        ),
     )
     phase: str = pydantic.Field(
         max_length=32,
-        description="The phase entered: a Rental phase, or a Delivery phase when kind is Delivery.",
+        description=(
+            "The phase entered: a Rental phase, or a Delivery phase when kind is Delivery; for Billing, "
+            "Charged, ChargeDeclined, TermEnding or FeeCharged."
+        ),
     )
     at: pydantic.AwareDatetime = pydantic.Field(description="When it entered the phase (RFC 3339).")
     message: str | None = pydantic.Field(default=None, max_length=1024, description="Why, for people.")
+    period: int | None = pydantic.Field(
+        default=None, ge=1, le=payment.MAX_PERIOD, description="Billing: the period concerned."
+    )
+    amount: int | None = pydantic.Field(
+        default=None,
+        ge=0,
+        le=payment.MAX_AMOUNT,
+        description="Billing: the amount concerned, in minor units.",
+    )
+    due_at: pydantic.AwareDatetime | None = pydantic.Field(
+        default=None,
+        description=(
+            "Billing: the date the customer is told (the next attempt at a declined charge, the term's end)."
+        ),
+    )
 
 
 class RentalStatus(meta.WireModel):
@@ -194,7 +300,8 @@ class RentalStatus(meta.WireModel):
         default=None,
         description=(
             "Where the rental stands, for people: Pending, AwaitingPayment, PaymentDeferred, Confirmed, "
-            "Cancelling, Cancelled or Rejected. Automation should read conditions instead."
+            "PastDue, Cancelling, Cancelled, Completed or Rejected. Automation should read conditions "
+            "instead."
         ),
     )
     message: str | None = pydantic.Field(
@@ -202,6 +309,9 @@ class RentalStatus(meta.WireModel):
     )
     payment: PaymentSummary | None = pydantic.Field(
         default=None, description="Summary of the rental's Payment, once there is one."
+    )
+    billing: Billing | None = pydantic.Field(
+        default=None, description="The monthly contract, once its terms are locked (at application)."
     )
     delivery: DeliverySummary | None = pydantic.Field(
         default=None, description="Summary of the rental's Delivery, once there is one."

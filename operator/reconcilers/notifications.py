@@ -23,6 +23,7 @@ top by `controllers.notifier` with `partners.sms.truncate_for_sms`, which cuts w
 
 from __future__ import annotations
 
+import datetime
 import unicodedata
 from collections.abc import Iterator
 from typing import Final
@@ -84,7 +85,9 @@ def text(rental: api_rental.Rental, entry: api_rental.HistoryEntry, model: str |
     amount = format_amount(payment.amount if payment else None, payment.currency if payment else None)
     ref = f"(ref {plain(rental.metadata.name or '', 253)})"
     reason = plain(entry.message or "", MESSAGE_LIMIT) or "see MyPage"
-    if entry.kind == "Delivery":
+    if entry.kind == "Billing":
+        body = _billing_text(rental, entry, what, reason)
+    elif entry.kind == "Delivery":
         delivery = rental.status.delivery
         tracking = plain(delivery.tracking_number or "", TRACKING_LIMIT) if delivery else ""
         tracking = tracking or "pending"
@@ -104,11 +107,45 @@ def text(rental: api_rental.Rental, entry: api_rental.HistoryEntry, model: str |
                 "automatically shortly."
             ),
             "Confirmed": f"payment of {amount} received. Your rental of {what} is confirmed.",
-            "Cancelling": "we are cancelling your rental as requested.",
-            "Cancelled": f"your rental of {what} is cancelled. Anything charged has been refunded.",
+            "PastDue": f"your monthly payment for {what} is overdue; we will try again.",
+            "Cancelling": f"we are ending your rental of {what}: {reason}.",
+            "Cancelled": f"your rental of {what} has ended: {reason}.",
+            "Completed": f"your rental term is complete and the {what} is now yours. Thank you!",
             "Rejected": f"sorry, we could not accept your rental of {what}: {reason}.",
         }.get(entry.phase, f"your rental is now {plain(entry.phase, 32)}.")
     return plain(f"{_SIGN} {who}, {body} {ref}", TEXT_LIMIT)
+
+
+def _date(at: datetime.datetime | None) -> str:
+    return at.date().isoformat() if at is not None else "soon"
+
+
+def _billing_text(rental: api_rental.Rental, entry: api_rental.HistoryEntry, what: str, reason: str) -> str:
+    """A receipt, a declined charge with what happens next, the term's end coming, or a fee."""
+    currency = rental.status.billing.currency if rental.status.billing else None
+    amount = format_amount(entry.amount, currency)
+    period = (
+        f"month {entry.period} of {rental.status.billing.periods_total}"
+        if (entry.period and rental.status.billing)
+        else "this month"
+    )
+    match entry.phase:
+        case "Charged":
+            return f"we received {amount} for {period} of your {what} rental. Thank you."
+        case "ChargeDeclined":
+            if entry.due_at is None:
+                return (
+                    f"the payment of {amount} for {period} was declined ({reason}); it will not be retried."
+                )
+            return (
+                f"the payment of {amount} for {period} was declined ({reason}). We will try again on "
+                f"{_date(entry.due_at)}; please check your payment method."
+            )
+        case "TermEnding":
+            return f"your last monthly payment is made. On {_date(entry.due_at)} the {what} becomes yours."
+        case "FeeCharged":
+            return f"an early-termination fee of {amount} was charged for your {what} rental."
+    return f"your rental's billing: {plain(entry.phase, 32)}."
 
 
 def plain(value: str, limit: int) -> str:

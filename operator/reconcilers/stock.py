@@ -52,7 +52,10 @@ class Claim:
 
 
 def holds(status: purifier.PurifierStatus, uid: str, *, recorded: bool) -> bool:
-    """Whether the rental of `uid` holds a unit, given what its own status records (`recorded`)."""
+    """Whether the rental of `uid` holds a unit, given what its own status records (`recorded`).
+
+    A unit transferred to its customer is held by nobody: it left the business's stock for good.
+    """
     for change in status.pending:
         if change.uid == uid:
             return change.operation is Operation.RESERVE
@@ -67,16 +70,22 @@ def summarize(
     pending: Sequence[purifier.StockChange],
     generation: int | None,
     now: datetime.datetime,
+    transferred: int | None = None,
 ) -> purifier.PurifierStatus:
-    """The status that follows from the count, the journal and the spec: counts, Ready, generation."""
+    """The status that follows from the count, the journal and the spec: counts, Ready, generation.
+
+    `transferred` defaults to the count already in `status`: only a transfer changes it.
+    """
     allocated = max(allocated, 0)
-    available = max(spec.stock - allocated, 0)
+    transferred = max(status.transferred if transferred is None else transferred, 0)
+    available = max(spec.stock - allocated - transferred, 0)
     reasons = api_conditions.Reason
-    if spec.stock < allocated:
+    if spec.stock < allocated + transferred:
         ready, reason = False, reasons.OVERCOMMITTED
+        owned = f" and the {transferred} units now owned by customers" if transferred else ""
         message = (
-            f"stock {spec.stock} is below the {allocated} units held by rentals; no new rental can "
-            "be accepted until units come back or stock is raised"
+            f"stock {spec.stock} is below the {allocated} units held by rentals{owned}; no new rental "
+            "can be accepted until units come back or stock is raised"
         )
     elif available == 0:
         ready, reason, message = True, reasons.SOLD_OUT, f"all {spec.stock} units are rented out"
@@ -86,6 +95,7 @@ def summarize(
         update={
             "pending": list(pending),
             "allocated": allocated,
+            "transferred": transferred,
             "available": available,
             "observed_generation": generation,
             "conditions": conditions.set_condition(
@@ -108,8 +118,11 @@ def settle(
     reserve: Sequence[Claim],
     records: Mapping[str, Record],
     now: datetime.datetime,
+    transfer: Sequence[Claim] = (),
 ) -> tuple[purifier.PurifierStatus | None, dict[str, Outcome]]:
-    """Apply a batch of releases and reservations (keyed by uid) and tidy the journal, in one status.
+    """Apply a batch of releases, transfers and reservations (keyed by uid) and tidy the journal, in one
+    status. A transfer is a release whose unit does not come back: ownership passed to the customer at
+    the end of a paid-up term, so it moves from `allocated` to `transferred`.
 
     `records` says, for uids in the journal and in the batch, what each rental's own status records;
     a journal entry whose outcome its rental has recorded is dropped, and a Reserve entry of a rental
@@ -117,7 +130,7 @@ def settle(
     for the reservations of the same batch; those are served in arrival order. Returns the status to
     write (None when nothing changed) and the outcome of each reservation by uid.
     """
-    allocated = obj.status.allocated
+    allocated, transferred = obj.status.allocated, obj.status.transferred
     journal: dict[str, purifier.StockChange] = {}
     for change in obj.status.pending:
         record = records.get(change.uid, Record.UNKNOWN)
@@ -131,18 +144,22 @@ def settle(
             continue  # the release is recorded (or moot): drop the entry
         journal[change.uid] = change
 
-    for claim in release:
-        entry = journal.get(claim.uid)
-        if entry is not None and entry.operation is Operation.RELEASE:
-            continue  # already given back
-        if entry is not None:
-            del journal[claim.uid]  # a reservation never recorded: undo it, nothing to journal
+    for claims, operation in ((release, Operation.RELEASE), (transfer, Operation.TRANSFER)):
+        for claim in claims:
+            entry = journal.get(claim.uid)
+            if entry is not None and entry.operation is not Operation.RESERVE:
+                continue  # already given back, or already the customer's
+            if entry is not None:
+                del journal[claim.uid]  # a reservation never recorded: undo it, nothing to journal
+            elif records.get(claim.uid) is Record.HOLDING:
+                journal[claim.uid] = purifier.StockChange(
+                    rental=claim.rental, uid=claim.uid, operation=operation
+                )
+            else:
+                continue  # not held: nothing to give back or hand over
             allocated -= 1
-        elif records.get(claim.uid) is Record.HOLDING:
-            allocated -= 1
-            journal[claim.uid] = purifier.StockChange(
-                rental=claim.rental, uid=claim.uid, operation=Operation.RELEASE
-            )
+            if operation is Operation.TRANSFER:
+                transferred += 1
 
     outcomes: dict[str, Outcome] = {}
     for claim in reserve:
@@ -151,7 +168,7 @@ def settle(
             held = entry.operation is Operation.RESERVE
         elif records.get(claim.uid) is Record.HOLDING:
             held = True  # the rental already records a unit
-        elif obj.spec.stock - allocated > 0:
+        elif obj.spec.stock - allocated - transferred > 0:
             allocated += 1
             journal[claim.uid] = purifier.StockChange(
                 rental=claim.rental, uid=claim.uid, operation=Operation.RESERVE
@@ -165,6 +182,7 @@ def settle(
         obj.spec,
         obj.status,
         allocated=allocated,
+        transferred=transferred,
         pending=list(journal.values()),
         generation=obj.metadata.generation,
         now=now,

@@ -146,6 +146,22 @@ BAD = [
         setup=(_rental(),),
     ),
     Bad(
+        # A paid rental moved onto another customer's MyPage, its Payment still naming the first.
+        "rental-customer-id-changed",
+        _rental(customer=_customer(id="customer-2")),
+        "spec.customer.id",
+        "spec.customer.id is immutable",
+        setup=(_rental(),),
+    ),
+    Bad(
+        # Charged for one term, keeping the unit for a longer one.
+        "rental-months-changed",
+        _rental(months=60),
+        "spec.months",
+        "spec.months is immutable",
+        setup=(_rental(months=1),),
+    ),
+    Bad(
         "rental-uncancelled",
         _rental(cancelled=False),
         "spec.cancelled",
@@ -265,7 +281,9 @@ def test_status_subresource_is_validated(kubectl: Kubectl, namespace: str) -> No
 def test_cancelling_is_allowed(kubectl: Kubectl, namespace: str) -> None:
     kubectl("apply", "-n", namespace, "-f", "-", input=_yaml(_rental()))
     kubectl("apply", "-n", namespace, "-f", "-", input=_yaml(_rental(cancelled=True)))
-    kubectl("apply", "-n", namespace, "-f", "-", input=_yaml(_rental(cancelled=True, months=24)))
+    # The customer's contact details may change; the terms may not (see BAD).
+    moved = _rental(cancelled=True, customer=_customer(phone="+821098765432"))
+    kubectl("apply", "-n", namespace, "-f", "-", input=_yaml(moved))
 
 
 @pytest.mark.parametrize("case", BAD, ids=[case.id for case in BAD])

@@ -106,7 +106,7 @@ def test_status_has_no_server_side_defaults(kind: str) -> None:
     [
         ("Purifier", "purifiers", "pur", ["Model", "Fee", "Stock", "Available", "Age"]),
         ("Rental", "rentals", "rent", ["Customer", "Purifier", "Phase", "Payment", "Delivery", "Age"]),
-        ("Payment", "payments", "pay", ["Rental", "Amount", "Currency", "Phase", "Age"]),
+        ("Payment", "payments", "pay", ["Rental", "Period", "Amount", "Currency", "Phase", "Age"]),
         ("Delivery", "deliveries", "dlv", ["Rental", "Phase", "Tracking", "Age"]),
     ],
 )
@@ -141,9 +141,14 @@ def test_rental_spec_rules() -> None:
     months = spec["properties"]["months"]
     assert (months["minimum"], months["maximum"], months["default"]) == (1, 60, 12)
     assert spec["properties"]["cancelled"]["default"] is False
-    assert spec["properties"]["purifier"]["x-kubernetes-validations"] == [
-        {"message": "spec.purifier is immutable", "rule": "self == oldSelf"}
-    ]
+    for path, field in (
+        ("spec.purifier", spec["properties"]["purifier"]),
+        ("spec.customer.id", spec["properties"]["customer"]["properties"]["id"]),
+        ("spec.months", months),
+    ):
+        (rule,) = field["x-kubernetes-validations"]
+        assert rule["rule"] == "self == oldSelf", path
+        assert rule["message"].startswith(f"{path} is immutable: "), path
     (one_way,) = spec["x-kubernetes-validations"]
     assert one_way["message"] == "spec.cancelled cannot be set back to false once true"
     assert "oldSelf.cancelled" in one_way["rule"]
@@ -159,9 +164,11 @@ def test_purifier_fee_greater_than_zero_becomes_an_inclusive_minimum() -> None:
 @pytest.mark.parametrize(("kind", "flag"), [("Payment", "refund"), ("Delivery", "cancelled")])
 def test_operator_written_specs_are_immutable_but_for_a_one_way_flag(kind: str, flag: str) -> None:
     spec = _schema(kind)["properties"]["spec"]
+    # A Payment's attempt may only rise: the Rental raises it to retry a declined charge.
+    rising = {"attempt": ["self >= oldSelf"]} if kind == "Payment" else {}
     for name, field in spec["properties"].items():
         rules = [rule["rule"] for rule in field.get("x-kubernetes-validations", [])]
-        assert rules == ([] if name == flag else ["self == oldSelf"]), name
+        assert rules == ([] if name == flag else rising.get(name, ["self == oldSelf"])), name
     (one_way,) = spec["x-kubernetes-validations"]
     assert one_way["fieldPath"] == f".{flag}"
 

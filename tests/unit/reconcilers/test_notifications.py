@@ -90,8 +90,10 @@ RENTAL_TEXTS = {
     "AwaitingPayment": ["reserved", "1,076,400 KRW"],
     "PaymentDeferred": ["busy", "1,076,400 KRW", "automatically"],
     "Confirmed": ["1,076,400 KRW", "confirmed", "AquaPure 300"],
-    "Cancelling": ["cancelling"],
-    "Cancelled": ["cancelled", "refunded"],
+    "PastDue": ["overdue", "try again"],
+    "Cancelling": ["ending your rental", "entered Cancelling"],
+    "Cancelled": ["has ended", "entered Cancelled"],
+    "Completed": ["complete", "now yours"],
     "Rejected": ["could not accept", "entered Rejected"],
 }
 DELIVERY_TEXTS = {
@@ -222,3 +224,47 @@ def test_entry_time_does_not_matter_for_the_key() -> None:
     one = _entry("Rental", "Confirmed", seq=5)
     other = one.model_copy(update={"at": datetime.datetime(2030, 1, 1, tzinfo=datetime.UTC)})
     assert notifications.idempotency_key(rental, one) == notifications.idempotency_key(rental, other)
+
+
+# --- billing: a receipt, a declined charge, the term's end, a fee ----------------------------------------
+def _billed(entry: dict[str, Any]) -> tuple[api_rental.Rental, api_rental.HistoryEntry]:
+    rental = _rental([("Rental", "Confirmed")], months=36)
+    billing = {"monthlyFee": 33_000, "currency": "KRW", "periodsTotal": 36, "periodsPaid": 3}
+    rental = rental.model_copy(
+        update={
+            "status": rental.status.model_copy(update={"billing": api_rental.Billing.model_validate(billing)})
+        }
+    )
+    return rental, api_rental.HistoryEntry.model_validate({"seq": 9, "kind": "Billing", "at": AT, **entry})
+
+
+@pytest.mark.parametrize(
+    ("entry", "needles"),
+    [
+        ({"phase": "Charged", "period": 3, "amount": 33_000}, ["received 33,000 KRW", "month 3 of 36"]),
+        (
+            {
+                "phase": "ChargeDeclined",
+                "period": 4,
+                "amount": 33_000,
+                "dueAt": "2027-05-01T09:00:00+00:00",
+                "message": "insufficient funds",
+            },
+            ["33,000 KRW", "month 4 of 36", "declined (insufficient funds)", "try again on 2027-05-01"],
+        ),
+        (
+            {"phase": "ChargeDeclined", "period": 4, "amount": 33_000, "message": "card expired"},
+            ["declined (card expired)", "will not be retried"],
+        ),
+        (
+            {"phase": "TermEnding", "period": 36, "dueAt": "2030-01-31T09:00:00+00:00"},
+            ["2030-01-31", "becomes yours"],
+        ),
+        ({"phase": "FeeCharged", "amount": 79_200}, ["early-termination fee of 79,200 KRW"]),
+    ],
+)
+def test_billing_texts(entry: dict[str, Any], needles: list[str]) -> None:
+    rental, parsed = _billed(entry)
+    text = notifications.text(rental, parsed, "AquaPure 300")
+    for needle in needles:
+        assert needle in text, text

@@ -341,3 +341,60 @@ def test_random_histories_with_lost_records_keep_the_count_exact(seed: int) -> N
         else:
             assert status.available == 0
             assert _ready(status) == ("False", "Overcommitted")
+
+
+# --- transfer: the unit becomes the customer's at the end of a paid-up term -----------------------------
+TRANSFER = api_purifier.StockOperation.TRANSFER
+
+
+def _transfer(
+    obj: api_purifier.Purifier, names: list[str], records: dict[str, stock.Record]
+) -> api_purifier.PurifierStatus | None:
+    by_uid = {f"uid-{name}": record for name, record in records.items()}
+    status, _ = stock.settle(obj, release=[], reserve=[], transfer=_claims(*names), records=by_uid, now=NOW)
+    return status
+
+
+def test_a_transfer_moves_the_unit_from_allocated_to_transferred_for_good() -> None:
+    obj = _purifier(stock_units=3, allocated=2)
+    status = _transfer(obj, ["kim"], {"kim": HOLDING, "lee": HOLDING})
+    assert status is not None
+    assert (status.allocated, status.transferred, status.available) == (1, 1, 1)
+    assert [(c.rental, c.operation) for c in status.pending] == [("kim", TRANSFER)]
+    assert not stock.holds(status, "uid-kim", recorded=True)
+
+
+def test_a_retried_transfer_changes_nothing() -> None:
+    obj = _apply(
+        _purifier(stock_units=3, allocated=2),
+        _transfer(_purifier(stock_units=3, allocated=2), ["kim"], {"kim": HOLDING}),
+    )
+    assert _transfer(obj, ["kim"], {"kim": HOLDING}) is None
+    # Recorded by the rental (StockReserved False): the entry goes, the count stays.
+    tidied = _transfer(obj, [], {"kim": NOT_HOLDING})
+    assert tidied is not None
+    assert (tidied.allocated, tidied.transferred, tidied.pending) == (1, 1, [])
+    assert _transfer(_apply(obj, tidied), ["kim"], {"kim": NOT_HOLDING}) is None
+
+
+def test_a_transferred_unit_never_comes_back_even_when_its_rental_is_deleted() -> None:
+    obj = _apply(
+        _purifier(stock_units=1, allocated=1),
+        _transfer(_purifier(stock_units=1, allocated=1), ["kim"], {"kim": HOLDING}),
+    )
+    status, outcomes = _settle(obj, reserve=["lee"], records={"kim": GONE})
+    assert status is not None
+    assert (status.allocated, status.transferred, status.available, status.pending) == (0, 1, 0, [])
+    assert outcomes == {"lee": OUT}
+
+
+def test_transferred_units_count_against_stock() -> None:
+    obj = _purifier(stock_units=2, allocated=1)
+    obj = obj.model_copy(update={"status": obj.status.model_copy(update={"transferred": 1})})
+    status = stock.summarize(obj.spec, obj.status, allocated=1, pending=[], generation=1, now=NOW)
+    assert (status.available, status.transferred) == (0, 1)
+    lowered = obj.spec.model_copy(update={"stock": 1})
+    overcommitted = stock.summarize(lowered, obj.status, allocated=1, pending=[], generation=2, now=NOW)
+    ready = overcommitted.conditions[0]
+    assert (ready.status, ready.reason) == ("False", "Overcommitted")
+    assert "1 units now owned by customers" in (ready.message or "")
