@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import collections
 import importlib.metadata
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
@@ -26,6 +27,7 @@ from rental_operator.api import rental as api_rental
 from rental_operator.reconcilers import rentals as rental_decisions
 
 __all__ = [
+    "BILLING_CHARGES",
     "BREAKER",
     "BREAKER_TRANSITIONS",
     "BUILD_INFO",
@@ -35,7 +37,10 @@ __all__ = [
     "PAYMENT_SECONDS",
     "TRANSITIONS",
     "RentalSummary",
+    "StateCollector",
+    "charge_kind",
     "observe_breaker",
+    "observe_charge",
     "observe_payment",
     "register_state_collector",
     "rental_summary",
@@ -76,6 +81,12 @@ BREAKER_TRANSITIONS = prometheus_client.Counter(
     ["to_state"],
 )
 BUILD_INFO = prometheus_client.Info("rental_build", "The release of the operator serving these metrics.")
+BILLING_CHARGES = prometheus_client.Counter(
+    "rental_billing_charges",
+    "Charges answered by the payment system, by kind (first, recurring, retry, fee) and outcome "
+    "(approved, declined, failed).",
+    ["kind", "outcome"],
+)
 _BREAKER_VALUES = {"closed": 0, "half-open": 1, "open": 2}
 
 
@@ -96,28 +107,61 @@ def observe_breaker(old: str, new: str) -> None:
         BREAKER_TRANSITIONS.labels(new).inc()
 
 
+def charge_kind(period: int | None, attempt: int) -> str:
+    """The kind of a charge for `rental_billing_charges_total`: first, recurring, retry or fee."""
+    if period is None:
+        return "fee"
+    if attempt > 1:
+        return "retry"
+    return "first" if period == 1 else "recurring"
+
+
+def observe_charge(period: int | None, attempt: int, outcome: str) -> None:
+    BILLING_CHARGES.labels(charge_kind(period, attempt), outcome).inc()
+
+
+_IN_FORCE = frozenset({api_rental.RentalPhase.CONFIRMED.value, api_rental.RentalPhase.PAST_DUE.value})
+
+
 class RentalSummary(NamedTuple):
     """What the gauges need of one Rental, kept beside it in the store (no parsing per scrape)."""
 
     namespace: str
     phase: str
     pending: bool  # not at a resting phase, or being deleted: work is left
+    # The contract, while in force: its currency and monthly fee (recurring revenue), and when the
+    # oldest charge it owes was due (Unix seconds; None when nothing is due), for the billing lag.
+    currency: str | None = None
+    monthly_fee: int = 0
+    owed_since: float | None = None
 
 
 def rental_summary(body: dict[str, Any]) -> RentalSummary:
     raw = body.get("status") or {}
     status = api_rental.RentalStatus.model_validate(
-        {key: raw[key] for key in ("phase", "delivery") if raw.get(key) is not None}
+        {key: raw[key] for key in ("phase", "delivery", "billing") if raw.get(key) is not None}
     )
     deleting = bool(body["metadata"].get("deletionTimestamp"))
+    phase = str(status.phase or "Pending")
+    contract = status.billing
+    if contract is None or phase not in _IN_FORCE:
+        return RentalSummary(
+            body["metadata"]["namespace"], phase, deleting or not rental_decisions.is_resting(status)
+        )
+    # A past-due charge is owed from its next attempt (dunning waits on purpose); any other from its
+    # due date.
+    owed = contract.past_due.next_attempt_at if contract.past_due is not None else contract.next_charge_at
     return RentalSummary(
         body["metadata"]["namespace"],
-        str(status.phase or "Pending"),
+        phase,
         deleting or not rental_decisions.is_resting(status),
+        contract.currency,
+        contract.monthly_fee,
+        owed.timestamp() if owed is not None else None,
     )
 
 
-class _StateCollector(registry.Collector):
+class StateCollector(registry.Collector):
     """Gauges computed at scrape time from the stores the controllers keep anyway."""
 
     def __init__(
@@ -125,15 +169,24 @@ class _StateCollector(registry.Collector):
         rentals: Callable[[], list[RentalSummary]],
         purifiers: Callable[[], list[dict[str, Any]]],
         scheduled: Callable[[], int],
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._rentals, self._purifiers, self._scheduled = rentals, purifiers, scheduled
+        self._clock = clock
 
     def collect(self) -> Iterator[core.Metric]:
         by_phase: collections.Counter[tuple[str, str]] = collections.Counter()
-        pending = 0
+        revenue: collections.Counter[str] = collections.Counter()
+        pending = past_due = 0
+        oldest: float | None = None
         for summary in self._rentals():
             by_phase[summary.namespace, summary.phase] += 1
             pending += summary.pending
+            if summary.currency is not None:
+                revenue[summary.currency] += summary.monthly_fee
+            past_due += summary.phase == api_rental.RentalPhase.PAST_DUE.value
+            if summary.owed_since is not None and (oldest is None or summary.owed_since < oldest):
+                oldest = summary.owed_since
         rentals = core.GaugeMetricFamily(
             "rental_rentals", "Rentals by namespace and phase.", labels=["namespace", "phase"]
         )
@@ -156,13 +209,29 @@ class _StateCollector(registry.Collector):
                 units.add_metric([body["metadata"]["namespace"], body["metadata"]["name"]], float(available))
         yield units
         yield core.GaugeMetricFamily(
+            "rental_past_due", "Rentals in force whose monthly charge was declined.", value=past_due
+        )
+        mrr = core.GaugeMetricFamily(
+            "rental_monthly_recurring_revenue",
+            "Monthly fees of the rentals in force, in minor units, by currency.",
+            labels=["currency"],
+        )
+        for currency, amount in sorted(revenue.items()):
+            mrr.add_metric([currency], amount)
+        yield mrr
+        yield core.GaugeMetricFamily(
+            "rental_billing_lag_seconds",
+            "How far the oldest due, uncharged period (or dunning retry) is behind its time; 0 when none.",
+            value=max(0.0, self._clock() - oldest) if oldest is not None else 0.0,
+        )
+        yield core.GaugeMetricFamily(
             "rental_scheduled_work",
             "Retries, polls and deferred payments waiting in the scheduler.",
             value=self._scheduled(),
         )
 
 
-_registered: list[_StateCollector] = []
+_registered: list[StateCollector] = []
 
 
 def register_state_collector(
@@ -174,7 +243,7 @@ def register_state_collector(
     for previous in _registered:
         prometheus_client.REGISTRY.unregister(previous)
     _registered.clear()
-    collector = _StateCollector(rentals, purifiers, scheduled)
+    collector = StateCollector(rentals, purifiers, scheduled)
     prometheus_client.REGISTRY.register(collector)
     _registered.append(collector)
 
