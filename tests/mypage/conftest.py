@@ -103,6 +103,7 @@ class MyPageProcess:
     def __init__(self, kubeconfig: Path, *, namespace: str, log_path: Path, env: dict[str, str]) -> None:
         self.kubeconfig = kubeconfig
         self.port = free_port()
+        self.metrics_port = free_port()
         self.log_path = log_path
         self.env = {
             **os.environ,
@@ -122,6 +123,10 @@ class MyPageProcess:
             str(Path(sys.executable).parent / "rental-operator"),
             "mypage",
             f"--kubeconfig={self.kubeconfig}",
+            # As the chart runs it: metrics on a port of their own; and the access log on, so tests
+            # can check what it keeps.
+            f"--metrics-port={self.metrics_port}",
+            "--access-log",
         ]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=self.env)
@@ -135,6 +140,11 @@ class MyPageProcess:
         testkit.wait_for(listening, timeout=timeout, what="MyPage's /healthz")
         if wait_ready:
             testkit.wait_for(self.client.ready, timeout=timeout, what="MyPage's /readyz")
+
+    def metrics(self) -> str:
+        """The metrics port's Prometheus text."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as response:
+            return str(response.read().decode())
 
     def stop(self, timeout: float = 20.0) -> None:
         if self.process is None or self.process.poll() is not None:

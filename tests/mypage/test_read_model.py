@@ -4,6 +4,8 @@ MyPage process serves the same data and keeps serving while the operator is down
 
 from __future__ import annotations
 
+import http.client
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -134,3 +136,102 @@ def test_one_customer_cannot_read_another_on_a_running_mypage(
     assert proxied.status(lee, {"X-Customer-Id": "lee"}) == 200
     assert proxied.status(lee, {"X-Customer-Id": "kim"}) == 403
     assert proxied.status(lee, {"Authorization": f"Bearer {kims_token}"}) == 401
+
+
+def _write_status(cluster: testkit.Cluster, name: str, status: dict[str, Any]) -> None:
+    cluster.custom.patch_namespaced_custom_object_status(
+        "rental.purifier.io",
+        "v1alpha1",
+        cluster.namespace,
+        "rentals",
+        name,
+        {"status": status},
+        _content_type="application/merge-patch+json",
+    )
+
+
+def _entry(seq: int) -> dict[str, Any]:
+    return {"seq": seq, "kind": "Rental", "phase": "Pending", "at": "2026-11-01T09:00:00Z", "message": "x"}
+
+
+def test_a_status_mypage_cannot_read_leaves_everyone_else_served(
+    cluster: testkit.Cluster, mypage_factory: MyPageFactory
+) -> None:
+    """Numbers the schema admits but MyPage cannot keep skip that rental, not MyPage (issue 13)."""
+    cluster.create(testkit.purifier("aqua", stock=3))
+    for name, customer in (("kim-aqua", "kim"), ("lee-aqua", "lee"), ("park-aqua", "park")):
+        cluster.create(testkit.rental(name, "aqua", customer=customer))
+    _write_status(cluster, "lee-aqua", {"phase": "Pending", "history": [_entry(2**40)]})
+    # No operator here, so nothing rewrites these statuses; the listing MyPage starts from has lee's.
+    process = mypage_factory()
+    mypage = process.client
+    assert [r["name"] for r in mypage.rentals("kim")["rentals"]] == ["kim-aqua"]
+    assert mypage.rentals("lee")["rentals"] == []
+    # Through the watch too: an amount past 2**53, then a good change after it.
+    _write_status(
+        cluster,
+        "park-aqua",
+        {
+            "phase": "Pending",
+            "payment": {"name": "p", "phase": "Pending", "amount": 2**62, "currency": "KRW"},
+        },
+    )
+    _write_status(cluster, "kim-aqua", {"phase": "Pending", "message": "after the bad one"})
+    testkit.wait_for(
+        lambda: _rental_of(mypage, "kim", "kim-aqua", message="after the bad one"),
+        timeout=30,
+        what="the watch going on past a rental it cannot read",
+    )
+    assert mypage.rentals("park")["rentals"] == []
+    assert mypage.ready()
+    metrics = process.metrics()
+    assert 'rental_mypage_skipped_objects_total{kind="Rental",reason="out_of_range"} 2.0' in metrics
+    log = process.log_path.read_text()
+    assert f"MyPage skips Rental {cluster.namespace}/lee-aqua: status.history[0].seq is {2**40}" in log
+    assert f"{cluster.namespace}/park-aqua: status.payment.amount is {2**62}" in log
+
+
+def _readyz(url: str) -> tuple[int, str]:
+    with urllib.request.urlopen(f"{url}/readyz", timeout=5) as response:
+        return int(response.status), response.read().decode()
+
+
+def test_the_public_port_tells_nothing_it_need_not(
+    cluster: testkit.Cluster, mypage_factory: MyPageFactory
+) -> None:
+    """Issue 13: no counts on /readyz, metrics only on their own port, no token in the access log."""
+    cluster.create(testkit.purifier("aqua", stock=1))
+    cluster.create(testkit.rental("kim-aqua", "aqua", customer="kim"))
+    process = mypage_factory()
+    mypage = process.client
+    testkit.wait_for(lambda: mypage.rental("kim", "kim-aqua"), timeout=30, what="kim's rental")
+    assert _readyz(mypage.url) == (200, "ready\n")
+    assert mypage.status("/metrics") == 404
+    assert "rental_mypage_requests_total" in process.metrics()
+    link = mypage.page_link("kim")
+    assert mypage.status(link.removeprefix(mypage.url)) == 200
+    testkit.wait_for(
+        lambda: "/mypage/kim?[redacted]" in process.log_path.read_text(), timeout=10, what="the access log"
+    )
+    assert link.rpartition("token=")[2] not in process.log_path.read_text()
+
+
+def test_header_mode_refuses_an_identity_header_sent_twice(
+    cluster: testkit.Cluster, mypage_factory: MyPageFactory
+) -> None:
+    cluster.create(testkit.purifier("aqua", stock=1))
+    cluster.create(testkit.rental("lee-aqua", "aqua", customer="lee"))
+    process = mypage_factory(mypage_auth="header")
+    assert process.client.status("/api/v1/customers/lee/rentals", {"X-Customer-Id": "lee"}) == 200
+    # A proxy that appends its header after the client's: two header lines on the wire.
+    connection = http.client.HTTPConnection("127.0.0.1", process.port, timeout=5)
+    try:
+        connection.putrequest("GET", "/api/v1/customers/lee/rentals")
+        connection.putheader("X-Customer-Id", "lee")
+        connection.putheader("X-Customer-Id", "kim")
+        connection.endheaders()
+        response = connection.getresponse()
+        assert response.status == 400
+        assert b"sent more than once" in response.read()
+    finally:
+        connection.close()
