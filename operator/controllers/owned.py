@@ -3,8 +3,10 @@
 One object at a time (a lock per object), read from the store or, if it has not been seen yet, from
 the API; a failed pass is retried later by the scheduler; and when a pass changed the object's status,
 the owning Rental is reconciled right away (the sibling reacting to the status without waiting for the
-watch to echo it). Each controller supplies its own pass. Called by `controllers.payments` and
-`controllers.deliveries`.
+watch to echo it). The owner is named by the object's `spec.rental`: only a nudge, since the Rental
+takes an object of its sibling's name as its own only if it is (`reconcilers.rentals.payment_mismatch`),
+so waking it for a stranger of the same name costs one pass and changes nothing. Each controller
+supplies its own pass. Called by `controllers.payments` and `controllers.deliveries`.
 """
 
 from __future__ import annotations
