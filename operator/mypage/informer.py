@@ -6,7 +6,9 @@ whole collection is never held as objects), mark
 the projection ready, then watch from the list's resourceVersion with bookmarks. A watch that ends
 is reopened from the last version seen; a `410 Gone` (that version was compacted away) lists again,
 and the listing replaces what it covers. While a watch is down the projection is marked stale from
-that moment, so `asOf` tells customers how old the answer may be.
+that moment, so `asOf` tells customers how old the answer may be. An object the projection cannot
+read is skipped there (logged and counted), so neither a listing nor a watch is retried because of
+one object, and readiness never waits on it.
 
 Inside the operator, Kopf's own watch events feed the projection (`handlers.watches`); `load_once`
 gives it the initial listing that decides readiness there.
