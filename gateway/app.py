@@ -65,8 +65,11 @@ class Gateway:
         self.stats = stats.Stats()
         self._api_key = api_key or None
         self._sleep = sleep
-        partner_api = partners.PartnerApi(store, decline_rule or declines.DeclineRule())
-        admin_api = admin.AdminApi(store, self.faults, self.stats, started_with=self.faults.settings)
+        rule = decline_rule or declines.DeclineRule()
+        partner_api = partners.PartnerApi(store, rule)
+        admin_api = admin.AdminApi(
+            store, self.faults, self.stats, started_with=self.faults.settings, declining=rule.declining
+        )
         self.routes: tuple[Route, ...] = (
             Route("POST", "/v1/payments", partner_api.create_payment, "payments"),
             Route("GET", "/v1/payments/{id}", partner_api.get_payment, "payments"),
@@ -78,6 +81,8 @@ class Gateway:
             Route("POST", "/v1/messages", partner_api.create_message, "sms"),
             Route("GET", "/admin/faults", admin_api.get_faults),
             Route("PUT", "/admin/faults", admin_api.put_faults),
+            Route("GET", "/admin/declines", admin_api.get_declines),
+            Route("PUT", "/admin/declines", admin_api.put_declines),
             Route("GET", "/admin/ledger", admin_api.get_ledger),
             Route("GET", "/admin/stats", admin_api.get_stats),
             Route("POST", "/admin/shipments/{id}/deliver", admin_api.deliver_shipment),

@@ -146,6 +146,13 @@ class GatewayProcess:
         settings: dict[str, Any] = self.admin("PUT", "/admin/faults", changes)
         return settings
 
+    def set_declines(self, *customer_ids: str) -> list[str]:
+        """Decline these customers' payments from now on (`insufficient_funds`); none: decline nobody."""
+        answer: dict[str, list[str]] = self.admin(
+            "PUT", "/admin/declines", {"customerIds": list(customer_ids)}
+        )
+        return answer["customerIds"]
+
     def ledger(self, **filters: str) -> dict[str, list[dict[str, Any]]]:
         listing: dict[str, list[dict[str, Any]]] = self.admin("GET", "/admin/ledger", **filters)
         return listing

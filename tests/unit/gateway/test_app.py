@@ -297,3 +297,38 @@ def test_stats_count_every_injected_fault_by_kind(store: ledger.Ledger) -> None:
     }
     call(gateway, "POST", "/admin/reset", key=None)
     assert gateway.stats.snapshot()["faults"] == {}
+
+
+def test_the_decline_list_declines_a_customer_until_it_is_changed(gateway: app.Gateway) -> None:
+    status, listing = call(gateway, "PUT", "/admin/declines", {"customerIds": ["c-1"]}, key=None)
+    assert (status, listing) == (200, {"customerIds": ["c-1"]})
+    assert call(gateway, "GET", "/admin/declines", key=None)[1] == {"customerIds": ["c-1"]}
+    status, payment = call(gateway, "POST", "/v1/payments", PAYMENT, key="dry-1")
+    assert (status, payment["status"], payment["reason"]) == (201, "declined", "insufficient_funds")
+    # A decline is final for its key: the same key replays it even after the card is topped up.
+    call(gateway, "PUT", "/admin/declines", {"customerIds": []}, key=None)
+    assert call(gateway, "POST", "/v1/payments", PAYMENT, key="dry-1")[1]["status"] == "declined"
+    assert call(gateway, "POST", "/v1/payments", PAYMENT, key="dry-2")[1]["status"] == "approved"
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ({"customerIds": "c-1"}, "list of non-empty strings"),
+        ({"customerIds": [""]}, "list of non-empty strings"),
+        ({"customerIds": [7]}, "list of non-empty strings"),
+        ({"customers": ["c-1"]}, "unknown field 'customers'"),
+    ],
+)
+def test_a_bad_decline_list_is_refused_naming_the_field(
+    gateway: app.Gateway, body: object, says: str
+) -> None:
+    status, error = call(gateway, "PUT", "/admin/declines", body, key=None)
+    assert status == 400 and says in str(error["error"])
+    assert call(gateway, "GET", "/admin/declines", key=None)[1] == {"customerIds": []}
+
+
+def test_reset_empties_the_decline_list(gateway: app.Gateway) -> None:
+    call(gateway, "PUT", "/admin/declines", {"customerIds": ["c-1"]}, key=None)
+    call(gateway, "POST", "/admin/reset", key=None)
+    assert call(gateway, "GET", "/admin/declines", key=None)[1] == {"customerIds": []}
