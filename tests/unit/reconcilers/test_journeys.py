@@ -63,6 +63,9 @@ class World:
         self.requeue: dict[str, float | None] = {}
         self.charged: dict[str, int] = {}  # money the payment partner holds, per rental
         self.outcomes: dict[str, str] = {}  # the partner's record per idempotency key
+        # Approved Payments nobody owns under a rental's name (a leftover, or made by hand), until
+        # garbage collection or a person removes them
+        self.strangers: dict[str, api_payment.Payment] = {}
 
     # --- the customer ---
     def apply(self, name: str, months: int = 12) -> None:
@@ -84,6 +87,21 @@ class World:
         )
         self.events[name] = []
 
+    def leave_payment(self, name: str) -> None:
+        """An approved Payment under `name` that no Rental owns, charging what the rental would."""
+        self.strangers[name] = api_payment.Payment.model_validate(
+            {
+                "metadata": {"name": name, "namespace": "shop", "uid": f"stranger-{name}"},
+                "spec": {
+                    "rental": name,
+                    "amount": FEE * 12,
+                    "customerId": f"c-{name}",
+                    "idempotencyKey": "k",
+                },
+                "status": {"phase": "Approved", "transactionId": "tx-stale", "attempts": 1},
+            }
+        )
+
     def cancel(self, name: str) -> None:
         rental = self.rentals[name]
         self.rentals[name] = rental.model_copy(
@@ -104,6 +122,7 @@ class World:
         """One pass of the Rental controller; with `crash`, the process dies before the status write
         (every action's effect stays, the rental's status does not change)."""
         recorded = self.rentals[name].status
+        stranger = self.strangers.get(name) if name not in self.payments else None
         facts = rentals.Facts(
             rental=self.rentals[name],
             purifier=self.purifier,
@@ -111,6 +130,10 @@ class World:
             delivery=self.deliveries.get(name),
             now=self.now,
             deferral_timeout=TIMEOUT,
+            # as the controller does: what is under the name is checked, its owner being nobody
+            payment_mismatch=rentals.payment_mismatch(self.rentals[name], self.purifier, stranger, None)
+            if stranger
+            else None,
         )
         for _ in range(12):
             plan = rentals.decide(facts)
@@ -152,6 +175,7 @@ class World:
                 return dataclasses.replace(facts, purifier=self.purifier)
             case rentals.CreatePayment(spec=spec):
                 assert name not in self.payments, "a second charge for one rental"
+                assert name not in self.strangers, "a Payment created under a name that is taken"
                 self.payments[name] = api_payment.Payment.model_validate(
                     {
                         "metadata": {"name": name, "namespace": "shop", "uid": f"pay-{name}"},
@@ -550,6 +574,28 @@ def test_cancelling_a_reservation_whose_record_was_lost_gives_the_unit_back_once
     assert (world.purifier.status.allocated, world.holders()) == (1, ["b"])
 
 
+def test_an_approved_payment_nobody_owns_confirms_nothing_until_it_is_gone() -> None:
+    world = World(units=1)
+    world.leave_payment("r1")
+    world.apply("r1")
+    plan = world.reconcile("r1")
+    assert world.phase("r1") is None
+    assert world.holders() == []
+    assert not world.payments
+    assert not world.deliveries
+    assert [e.reason for e in world.events["r1"]] == ["PaymentMismatch"]
+    assert plan.requeue_after == rentals.MISMATCH_RECHECK_SECONDS
+    world.reconcile("r1")
+    assert [e.reason for e in world.events["r1"]] == ["PaymentMismatch"]  # told once
+
+    del world.strangers["r1"]  # garbage collected, or deleted by a person
+    world.reconcile("r1")
+    world.settle("r1")
+    assert world.phase("r1") == "Confirmed"
+    assert world.holders() == ["r1"]
+    assert world.charged == {"r1": FEE * 12}
+
+
 # --- random walks -------------------------------------------------------------------------------------------
 def _step(world: World, rng: random.Random, names: list[str]) -> None:
     name = rng.choice(names)
@@ -569,6 +615,8 @@ def _step(world: World, rng: random.Random, names: list[str]) -> None:
         world.now += datetime.timedelta(minutes=rng.choice([1, 30, 90]))
     elif roll < 0.68 and name not in world.gone:
         world.reconcile(name, crash=True)  # a reservation or release whose rental never recorded it
+    elif roll < 0.72:
+        world.strangers.pop(name, None)  # a stranger under the rental's Payment name goes away
     if name in world.gone:
         return
     before = world.phase(name)
@@ -587,6 +635,8 @@ def test_random_walks_keep_the_invariants(seed: int) -> None:
     names = [f"r{i}" for i in range(rng.randint(1, 5))]
     for name in names:
         world.apply(name, months=rng.randint(1, 60))
+        if rng.random() < 0.3:
+            world.leave_payment(name)
     for _ in range(120):
         _step(world, rng, names)
         assert len(world.holders()) <= units
