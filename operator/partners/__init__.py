@@ -1,10 +1,14 @@
 """The operator's clients of the three partner systems of CONTRACT §2: payments, shipping and SMS.
 
-Called from the Kopf handlers (sync handlers, in Kopf's worker threads); the clients are built once at
-start-up from `config.Settings` and shared by every handler thread. One module per concern:
+Called by the controllers (`controllers.payments`, `controllers.deliveries`, `controllers.notifier`),
+which run on the scheduler's worker threads (`runtime.scheduler`), never in Kopf's handlers: those
+are async and only queue work. The clients are built once at start-up from `config.Settings`
+(`controllers.context`) and shared by every worker, so each is thread-safe, and a call blocks its
+worker for at most its timeout (a deadline for the whole call). One module per concern:
 
 - `errors`: the exception hierarchy every client raises (drawn in its docstring);
-- `transport`: URLs, headers, Idempotency-Key, timeouts and turning HTTP answers into values or errors;
+- `transport`: URLs, headers, Idempotency-Key, the deadline, the size cap and turning HTTP answers into
+  values or errors;
 - `breakers`: the circuit breaker (pybreaker's state machine, without its call-wide lock);
 - `payments`: `PaymentClient` (charge, refund, get) behind the breaker;
 - `shipping`: `ShippingClient` (create, get, cancel, return);

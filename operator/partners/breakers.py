@@ -1,20 +1,21 @@
 """The circuit breaker in front of a partner: stop calling it while it is failing, try again later.
 
 CONTRACT §2/§3: after `RENTAL_BREAKER_FAILURE_THRESHOLD` consecutive faults (`errors.PartnerUnavailable`:
-5xx, timeout, connection failure) the breaker opens and calls fail at once with `errors.BreakerOpen`,
-without a request; after `RENTAL_BREAKER_RESET_SECONDS` one trial call goes through (half-open), and
-its outcome closes or re-opens the breaker. A 4xx answer, a decline or a malformed answer is not a
-fault: the partner is up and answering. Used by `payments.PaymentClient`; the operator shows the
+5xx, timeout, connection failure; and `errors.UnacceptableAnswer`: an answer too large to read or
+compressed unasked) the breaker opens and calls fail at once with `errors.BreakerOpen`, without a
+request; after `RENTAL_BREAKER_RESET_SECONDS` one trial call goes through (half-open), and its outcome
+closes or re-opens the breaker. A 4xx answer, a decline or a malformed answer is not a fault: the
+partner is up and answering. Used by `payments.PaymentClient`; the operator shows the
 state as the `rental_payment_breaker_state` gauge through the `on_state_change` callback.
 
 The state machine is pybreaker's (`CircuitBreaker` with `exclude` deciding what counts, its listeners
 reporting transitions). What is not pybreaker's is the admission: pybreaker's `call` holds the
 breaker's lock for the whole guarded call, so every call through one breaker would run one after
 another (danielfm/pybreaker#3; the pull requests lifting it, #40, #41, #57 and #77, were closed
-unmerged), which would serialize all of Kopf's worker threads behind one slow payment. So `Breaker`
-asks first (`admit`, under its own short lock, raising `BreakerOpen` while open), makes the call with
-no lock held, and then replays the outcome through pybreaker's `call` (`record`), which counts it,
-trips or closes the breaker and notifies the listeners. Two consequences, both deliberate:
+unmerged), which would serialize all of the scheduler's worker threads behind one slow payment. So
+`Breaker` asks first (`admit`, under its own short lock, raising `BreakerOpen` while open), makes the
+call with no lock held, and then replays the outcome through pybreaker's `call` (`record`), which
+counts it, trips or closes the breaker and notifies the listeners. Two consequences, both deliberate:
 
 - half-open admits exactly one trial at a time; other callers get `BreakerOpen(retry_after=0)`;
 - once the reset time is over, reading `state` already moves the breaker to half-open (pybreaker
@@ -182,7 +183,7 @@ class Breaker:
 
 def _is_an_answer(error: BaseException) -> bool:
     """pybreaker's `exclude`: True for what is not a fault (4xx, declines, malformed answers)."""
-    return not isinstance(error, errors.PartnerUnavailable)
+    return not isinstance(error, errors.PartnerUnavailable | errors.UnacceptableAnswer)
 
 
 def _replay(error: BaseException | None) -> None:

@@ -2,7 +2,9 @@
 
 Every client in this package raises only these (plus `ValueError` for arguments that are the caller's
 bug, such as an empty idempotency key). The split follows CONTRACT §2: a 4xx is an answer, a 5xx, a
-timeout or a refused connection is a fault, and only faults count for the circuit breaker::
+timeout or a refused connection is a fault, and only faults count for the circuit breaker. One
+protocol error counts too: an answer too large to read (or compressed unasked) costs the operator as
+much as an outage would, and a partner that sends one tends to send it again::
 
     PartnerError                  base: anything a partner call can raise
     ├── PartnerUnavailable        a fault: 5xx, timeout, refused/reset/dropped connection, failed TLS
@@ -18,7 +20,10 @@ timeout or a refused connection is a fault, and only faults count for the circui
     │   └── StateConflict         409 for an action the object's current state forbids (refund of a
     │                             declined payment, cancel of a delivered shipment).
     └── PartnerProtocolError      the partner answered in a way the contract does not allow: a 2xx whose
-                                  body lacks a field or has an unknown status, a non-JSON body, a 3xx.
+        │                         body lacks a field or has an unknown status, a non-JSON body, a 3xx.
+        └── UnacceptableAnswer    an answer the transport would not read: bigger than it accepts, or in
+                                  a content encoding it did not ask for. Unlike its parent a fault for
+                                  the breaker, with `outcome_unknown` like `PartnerUnavailable`'s.
 
 A declined payment is none of these: it is a `payments.Charge` with status `declined`.
 
@@ -39,6 +44,7 @@ __all__ = [
     "PartnerRejected",
     "PartnerUnavailable",
     "StateConflict",
+    "UnacceptableAnswer",
     "UnavailableKind",
 ]
 
@@ -128,3 +134,19 @@ class PartnerProtocolError(PartnerError):
     def __init__(self, message: str, *, partner: str, status_code: int | None) -> None:
         super().__init__(message, partner=partner)
         self.status_code = status_code
+
+
+class UnacceptableAnswer(PartnerProtocolError):  # noqa: N818  # an answer, like its siblings
+    """An answer the transport stopped reading: over its size cap, or content-encoded without being asked.
+
+    A protocol error (the contract's answers are small, plain JSON), but one that counts as a fault
+    for the circuit breaker: such an answer is what a broken proxy or a hostile partner sends on
+    every call, and each costs a worker and a connection. `status_code` is the answer's status, whose
+    body was not read; `outcome_unknown` is True for a POST, as for a fault: the request left and
+    whatever the answer said is unknown (with a 2xx it did take effect), so the caller retries under
+    the same Idempotency-Key.
+    """
+
+    def __init__(self, message: str, *, partner: str, status_code: int, outcome_unknown: bool) -> None:
+        super().__init__(message, partner=partner, status_code=status_code)
+        self.outcome_unknown = outcome_unknown

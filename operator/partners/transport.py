@@ -17,10 +17,22 @@ Decisions worth knowing:
 - A proxy from the environment (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, with NO_PROXY) is honoured as
   requests honoured it, decided once per client rather than on every call.
 - Redirects are not followed (a redirected POST would silently become a GET); a 3xx is a protocol error.
-- Timeouts are `(connect, read)`: the read timeout bounds each wait for bytes, not the whole answer.
+- `Timeout.deadline` (RENTAL_*_TIMEOUT_SECONDS) bounds the whole call: connect, send, the status
+  line, the headers and every read of the body. A per-read timeout alone let a partner that sends a
+  byte every 0.8 s hold a worker forever (and never count as a failure). urllib3 has no such
+  deadline, so the pool's connections read their answers through `_DeadlineResponse`: each wait for
+  bytes is given only the time left, and none once it is gone.
+- An answer is at most `max_response_bytes` (`MAX_RESPONSE_BYTES`) and is never content-decoded:
+  no compression is offered (http.client sends `Accept-Encoding: identity`), and a body larger than
+  the cap or with a `Content-Encoding` is not read, the connection is dropped and the call fails with
+  `errors.UnacceptableAnswer`, which the breaker counts. A partner's whole answer read into memory,
+  or gzip inflated by urllib3 unasked, took the operator from 34 to 635 MiB with one 300 MiB body
+  (or a 298 KiB gzip bomb), past the chart's memory limit, and the retried charge did it again.
 - Whether a failed POST may have taken effect is decided conservatively: only a refused connection,
   a failed name lookup or a connect timeout prove the request never left.
-- The API key is sent, never logged, and never part of an exception message.
+- The API key is sent, never logged, and never part of an exception message: what a partner says
+  (its error text, the ids it made up that end up in paths) has the key removed before it is cut
+  to length, and so do fragments of 8 characters or more of it (a partner that cuts its own echo).
 - Certificates of https partners are always verified: against `ca_bundle` (RENTAL_PARTNER_CA_BUNDLE
   or a per-partner one) when given, else REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE, else certifi's
   bundle (what requests used). There is no way to turn verification off. A failed handshake is a
@@ -33,28 +45,37 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import http.client
+import io
 import json
 import logging
 import os
 import re
+import socket
 import ssl
+import threading
 import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Self, TypeVar
+from typing import TYPE_CHECKING, Self, TypeVar
 
 import certifi
 import pydantic
 import urllib3
+import urllib3.connection
 import urllib3.exceptions
 
 from rental_operator.partners import errors
 
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+
 __all__ = [
     "DEFAULT_TIMEOUT_SECONDS",
     "MAX_KEY_LENGTH",
+    "MAX_RESPONSE_BYTES",
     "POOL_SIZE",
     "Answer",
     "PartnerModel",
@@ -70,11 +91,28 @@ __all__ = [
 POOL_SIZE = 64  # as many as the operator's reconciliation workers (handlers.lifecycle.WORKERS)
 DEFAULT_TIMEOUT_SECONDS = 5.0  # for partners whose timeout the settings do not name (shipping, SMS)
 MAX_KEY_LENGTH = 255
+# The contract's answers are JSON objects of a few hundred bytes, and a proxy's error page a few KiB;
+# 256 KiB leaves ample room for either. It is also what bounds the memory a hostile partner can
+# take: each of the POOL_SIZE calls in flight holds at most this much (twice while it is joined),
+# 32 MiB in all, against the chart's 384 Mi limit.
+MAX_RESPONSE_BYTES = 256 * 1024
 USER_AGENT = "rental-operator (purifier rental; partners client)"
 
 _KEY = re.compile(r"[\x21-\x7e]+")  # visible ASCII: safe in a header, no whitespace to be trimmed
 _HEADER_VALUE = re.compile(r"[\x21-\x7e]+")
 _MAX_ERROR_CHARS = 300
+_CHUNK_BYTES = 64 * 1024
+_REDACTED = "[redacted]"
+# A run of this many characters of the key is redacted even where the whole key is not there (a
+# partner or proxy that cut its own echo short). Seven characters of a key (at least 32 random
+# ones in practice) still leave its guessing out of reach, and shorter runs would start to match
+# ordinary words in test and development keys.
+_KEY_FRAGMENT_CHARS = 8
+
+# The deadline of the call this thread is making. urllib3 builds the response deep inside the pool,
+# with no way to hand it a value; a call runs in one thread from start to end, so the thread is
+# where `_DeadlineResponse` finds it.
+_calls = threading.local()
 
 logger = logging.getLogger(__name__)
 
@@ -94,12 +132,24 @@ class PartnerModel(pydantic.BaseModel):
 
 @dataclasses.dataclass(frozen=True)
 class Timeout:
+    """Seconds for one call: `connect` to connect, `read` for each wait for bytes, `total` for all of it.
+
+    `total` defaults to the longer of the other two, so a `Timeout(s, s)` built from one
+    RENTAL_*_TIMEOUT_SECONDS is a deadline of `s` for the whole call (`deadline`).
+    """
+
     connect: float
     read: float
+    total: float | None = None
 
     def __post_init__(self) -> None:
-        if self.connect <= 0 or self.read <= 0:
+        if self.connect <= 0 or self.read <= 0 or (self.total is not None and self.total <= 0):
             raise ValueError("timeouts must be positive")
+
+    @property
+    def deadline(self) -> float:
+        """Seconds the whole call may take, from asking for a connection to the last byte read."""
+        return self.total if self.total is not None else max(self.connect, self.read)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,8 +234,11 @@ class Transport:
         timeout: Timeout,
         pool_size: int = POOL_SIZE,
         ca_bundle: str | None = None,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
     ) -> None:
         join_url(base_url, "")  # validates
+        if max_response_bytes < 1:
+            raise ValueError("max_response_bytes must be positive")
         secret = api_key.get_secret_value() if api_key is not None else ""
         if secret and not _HEADER_VALUE.fullmatch(secret):
             # Checked here, because http.client would put the whole header value in its error.
@@ -193,6 +246,7 @@ class Transport:
         self.partner = partner
         self.base_url = base_url
         self.timeout = timeout
+        self.max_response_bytes = max_response_bytes
         self._api_key = api_key
         # A configured bundle is never overridden by REQUESTS_CA_BUNDLE from the environment, and no
         # setting turns verification off.
@@ -215,7 +269,10 @@ class Transport:
             ca_certs=ca_certs,
             headers={"User-Agent": USER_AGENT},
         )
-        self._timeouts = urllib3.Timeout(connect=timeout.connect, read=timeout.read)
+        # Our pools' connections read their answers within the call's deadline (`_DeadlineResponse`).
+        self._pool.pool_classes_by_scheme = _POOL_CLASSES
+        self._connect_seconds = min(timeout.connect, timeout.deadline)
+        self._timeouts = urllib3.Timeout(connect=self._connect_seconds, read=timeout.read)
 
     def __repr__(self) -> str:
         return f"<Transport {self.partner} {self.base_url}>"
@@ -274,7 +331,10 @@ class Transport:
         headers = build_headers(
             api_key=self._api_key, idempotency_key=idempotency_key, has_body=data is not None
         )
+        # Ids in paths come from partners' answers: they are shown only as anything else they say.
+        shown = self._redact(path)
         started = time.monotonic()
+        _calls.deadline = started + self.timeout.deadline
         try:
             response = self._pool.request(
                 method,
@@ -284,46 +344,124 @@ class Transport:
                 timeout=self._timeouts,
                 retries=False,
                 redirect=False,
-                preload_content=True,
+                preload_content=False,
+                decode_content=False,
             )
+            content = self._receive(response, method, shown, posting=posting)
         except (urllib3.exceptions.HTTPError, ValueError) as error:
-            failure = self._failure(method, path, error, posting=posting)
-            logger.debug("%s %s %s: %s", self.partner, method, path, failure.message)
+            failure = self._failure(method, shown, error, posting=posting)
+            logger.debug("%s %s %s: %s", self.partner, method, shown, failure.message)
             # The cause (socket and urllib3 details) helps debugging, except for the generic case,
             # whose cause may quote a header.
             raise failure from (None if type(failure) is errors.PartnerError else error)
+        finally:
+            _calls.deadline = None
         logger.debug(
             "%s %s %s: %s in %.3fs",
             self.partner,
             method,
-            path,
+            shown,
             response.status,
             time.monotonic() - started,
         )
         status = response.status
         if 200 <= status < 300:
-            return Answer(method=method, path=path, status=status, body=response.data)
-        message = self._redact(_error_message(response.data, response.reason))
+            return Answer(method=method, path=shown, status=status, body=content)
+        message = self._excerpt(_error_text(content, response.reason))
         if 400 <= status < 500:
-            raise self._rejection(method, path, status, message, creates=creates)
+            raise self._rejection(method, shown, status, message, creates=creates)
         if 500 <= status < 600:
             raise errors.PartnerUnavailable(
-                f"{self.partner} failed {method} {path}: {status} {message}",
+                f"{self.partner} failed {method} {shown}: {status} {message}",
                 partner=self.partner,
                 kind="server_error",
                 outcome_unknown=posting,
                 status_code=status,
             )
         raise errors.PartnerProtocolError(
-            f"{self.partner} answered {method} {path} with status {status}, which the contract does not have",
+            f"{self.partner} answered {method} {shown} with status {status}, "
+            "which the contract does not have",
             partner=self.partner,
             status_code=status,
         )
 
+    def _receive(self, response: urllib3.BaseHTTPResponse, method: str, path: str, *, posting: bool) -> bytes:
+        """The body of `response`: plain, at most `max_response_bytes`, read in chunks within the deadline.
+
+        Each read waits only for the time the call has left (`_DeadlineResponse`), so the loop ends by
+        the deadline however slowly bytes come, and by the cap however fast.
+        """
+        cap = self.max_response_bytes
+        where = f"{method} {path}"
+        try:
+            encoding = response.headers.get("Content-Encoding", "").strip()
+            if encoding and encoding.lower() != "identity":
+                raise self._unacceptable(
+                    f"answered {where} with {response.status} in content encoding "
+                    f"{self._excerpt(encoding, limit=40)!r}, which was not asked for",
+                    response.status,
+                    posting=posting,
+                )
+            length = response.length_remaining if isinstance(response, urllib3.HTTPResponse) else None
+            if length is not None and length > cap:
+                raise self._unacceptable(
+                    f"answered {where} with {response.status} and a body of {length} bytes, "
+                    f"over the {cap} accepted",
+                    response.status,
+                    posting=posting,
+                )
+            chunks: list[bytes] = []
+            received = 0
+            while chunk := response.read(min(_CHUNK_BYTES, cap + 1 - received), decode_content=False):
+                received += len(chunk)
+                if received > cap:
+                    raise self._unacceptable(
+                        f"answered {where} with {response.status} and a body over the {cap} bytes accepted",
+                        response.status,
+                        posting=posting,
+                    )
+                chunks.append(chunk)
+            return b"".join(chunks)
+        except BaseException:
+            # What is left unread would be taken for the next answer on this connection: drop it.
+            response.close()
+            raise
+        finally:
+            response.release_conn()
+
+    def _unacceptable(self, what: str, status: int, *, posting: bool) -> errors.UnacceptableAnswer:
+        return errors.UnacceptableAnswer(
+            f"{self.partner} {what}; not read",
+            partner=self.partner,
+            status_code=status,
+            outcome_unknown=posting,
+        )
+
+    def _excerpt(self, text: str, *, limit: int = _MAX_ERROR_CHARS) -> str:
+        """What a partner said, fit to be shown: one line, without our key, at most `limit` characters.
+
+        The key goes before the cut: a key cut in two by the limit would no longer match, and most of
+        it would be shown. Fragments are looked for after the cut, in the few characters kept.
+        """
+        text = " ".join(text.split())
+        secret = self._secret()
+        if secret:
+            text = text.replace(secret, _REDACTED)
+        cut = len(text) > limit
+        text = text[:limit]
+        if secret:
+            text = _without_fragments(text, secret)
+        if cut or len(text) > limit:  # a fragment's marker may be longer than the fragment
+            text = text[: limit - 1] + "…"
+        return text or "(no message)"
+
     def _redact(self, text: str) -> str:
         """`text` without our key: a partner that echoes the Authorization header must not leak it."""
-        secret = self._api_key.get_secret_value() if self._api_key is not None else ""
-        return text.replace(secret, "[redacted]") if secret else text
+        secret = self._secret()
+        return _without_fragments(text.replace(secret, _REDACTED), secret) if secret else text
+
+    def _secret(self) -> str:
+        return self._api_key.get_secret_value() if self._api_key is not None else ""
 
     def _rejection(
         self, method: str, path: str, status: int, message: str, *, creates: bool
@@ -362,14 +500,15 @@ class Transport:
             )
         if isinstance(error, urllib3.exceptions.ConnectTimeoutError):
             return unavailable(
-                f"did not accept a connection for {where} within {self.timeout.connect}s",
+                f"did not accept a connection for {where} within {self._connect_seconds}s",
                 "timeout",
                 outcome_unknown=False,
             )
         if isinstance(error, urllib3.exceptions.ReadTimeoutError):
-            return unavailable(
-                f"did not answer {where} within {self.timeout.read}s", "timeout", outcome_unknown=posting
-            )
+            # The deadline, or a wait for bytes longer than `read` (when that is the shorter).
+            deadline, read = self.timeout.deadline, self.timeout.read
+            within = f"{deadline}s" if read >= deadline else f"{deadline}s ({read}s between bytes)"
+            return unavailable(f"did not answer {where} within {within}", "timeout", outcome_unknown=posting)
         if isinstance(error, urllib3.exceptions.SSLError):
             # A refused certificate proves nothing was sent.
             verification = _find_cause(error, ssl.SSLCertVerificationError)
@@ -386,12 +525,6 @@ class Transport:
                 f"is unreachable for {where}: connection failed or was dropped",
                 "connection",
                 outcome_unknown=posting,
-            )
-        if isinstance(error, urllib3.exceptions.DecodeError):
-            return errors.PartnerProtocolError(
-                f"{self.partner} answered {where} with a body that cannot be decoded",
-                partner=self.partner,
-                status_code=None,
             )
         # An invalid URL or header and the like: configuration, not the partner. The exception's own
         # text is left out on purpose: it may quote header values, and one of them is the key.
@@ -427,20 +560,106 @@ def _find_cause(error: BaseException, kind: type[E]) -> E | None:
     return None
 
 
-def _error_message(content: bytes, reason: str | None) -> str:
-    """The partner's `error` message, else a short one-line excerpt of the body, else the reason."""
+def _error_text(content: bytes, reason: str | None) -> str:
+    """The partner's `error` message, else the body as text, else the reason; uncut (`_excerpt` cuts)."""
     try:
         payload = json.loads(content)
     except ValueError:
         payload = None
     if isinstance(payload, dict) and isinstance(payload.get("error"), str) and payload["error"].strip():
-        text = str(payload["error"])
-    else:
-        text = content.decode("utf-8", errors="replace") or reason or ""
-    text = " ".join(text.split())
-    if len(text) > _MAX_ERROR_CHARS:
-        text = text[: _MAX_ERROR_CHARS - 1] + "…"
-    return text or "(no message)"
+        return str(payload["error"])
+    return content.decode("utf-8", errors="replace") or reason or ""
+
+
+def _without_fragments(text: str, secret: str) -> str:
+    """`text` with every run of `_KEY_FRAGMENT_CHARS` or more characters of `secret` redacted.
+
+    Every window of that width that is part of the key is marked; overlapping and touching windows
+    merge into one run, replaced by one marker. Linear in `text` (called on short texts only).
+    """
+    width = min(_KEY_FRAGMENT_CHARS, len(secret))
+    pieces = {secret[index : index + width] for index in range(len(secret) - width + 1)}
+    runs: list[tuple[int, int]] = []
+    for index in range(len(text) - width + 1):
+        if text[index : index + width] in pieces:
+            if runs and index <= runs[-1][1]:
+                runs[-1] = (runs[-1][0], index + width)
+            else:
+                runs.append((index, index + width))
+    if not runs:
+        return text
+    parts: list[str] = []
+    kept_from = 0
+    for begin, end in runs:
+        parts += [text[kept_from:begin], _REDACTED]
+        kept_from = end
+    parts.append(text[kept_from:])
+    return "".join(parts)
+
+
+class _DeadlineReader(io.RawIOBase):
+    """A socket's bytes, each wait for them bounded by the time left before `deadline` (monotonic).
+
+    http.client reads the status line and headers line by line and a body until it has all it asked
+    for; the socket's own timeout bounds each wait, so bytes trickling in just faster than it would
+    keep a reader busy forever. Here every wait is given only what is left of the call's time, and
+    past the deadline a read fails at once with `TimeoutError`, which urllib3 reports as a read
+    timeout.
+    """
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        super().__init__()
+        self._sock = sock
+        self._raw = sock.makefile("rb", buffering=0)
+        self._deadline = deadline
+        self._read_timeout = sock.gettimeout()  # urllib3 set the call's read timeout just before
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int | None:
+        remaining = self._deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("the call's deadline has passed")
+        self._sock.settimeout(remaining if self._read_timeout is None else min(self._read_timeout, remaining))
+        return self._raw.readinto(buffer)
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+class _DeadlineResponse(http.client.HTTPResponse):
+    """http.client's response, reading through a `_DeadlineReader` when the thread's call has a deadline."""
+
+    def __init__(
+        self, sock: socket.socket, debuglevel: int = 0, method: str | None = None, url: str | None = None
+    ) -> None:
+        super().__init__(sock, debuglevel, method, url)
+        deadline: float | None = getattr(_calls, "deadline", None)
+        if deadline is not None:
+            self.fp.close()  # http.client's reader of the same socket; nothing was read through it
+            self.fp = io.BufferedReader(_DeadlineReader(sock, deadline))
+
+
+class _HTTPConnection(urllib3.connection.HTTPConnection):
+    response_class = _DeadlineResponse
+
+
+class _HTTPSConnection(urllib3.connection.HTTPSConnection):
+    response_class = _DeadlineResponse
+
+
+class _HTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+# A proxy's pool is of the proxy's scheme, so proxied calls (and https tunnels) are covered too.
+_POOL_CLASSES: dict[str, type[urllib3.HTTPConnectionPool]] = {"http": _HTTPPool, "https": _HTTPSPool}
 
 
 def _location(loc: tuple[int | str, ...]) -> str:

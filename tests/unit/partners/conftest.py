@@ -29,6 +29,7 @@ class Reply:
     body: Any = dataclasses.field(default_factory=dict)  # dict/list -> JSON, str/bytes as given
     delay: float = 0.0
     drop: bool = False  # close the connection without answering
+    drip: float = 0.0  # send the body a byte at a time, this many seconds apart (a partner trickling)
     headers: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def payload(self) -> bytes:
@@ -94,7 +95,12 @@ class FakePartner:
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(payload)))
                     self.end_headers()
-                    self.wfile.write(payload)
+                    if reply.drip:
+                        for byte in payload:  # bounded by the payload; a client that hung up ends it
+                            self.wfile.write(bytes((byte,)))
+                            time.sleep(reply.drip)
+                    else:
+                        self.wfile.write(payload)
                 except (BrokenPipeError, ConnectionResetError):
                     self.close_connection = True
 

@@ -67,6 +67,22 @@ def test_answers_do_not_count_and_reset_the_count() -> None:
     assert breaker.state == "closed"
 
 
+def test_an_answer_too_large_or_compressed_unasked_counts_like_a_fault() -> None:
+    # A protocol error, but what a broken proxy or a hostile partner sends on every call.
+    breaker, changes = make(threshold=2)
+    for _ in range(2):
+        with pytest.raises(errors.UnacceptableAnswer):
+            breaker.call(
+                lambda: failing(
+                    errors.UnacceptableAnswer(
+                        "too big", partner="payments", status_code=200, outcome_unknown=True
+                    )
+                )
+            )
+    assert breaker.state == "open"
+    assert changes == [("closed", "open")]
+
+
 def test_while_open_calls_fail_fast_without_running() -> None:
     breaker, _ = make(threshold=1, reset=30)
     trip(breaker)

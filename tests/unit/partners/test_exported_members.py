@@ -17,11 +17,13 @@ EXPECTED = {
         "PartnerRejected",
         "PartnerUnavailable",
         "StateConflict",
+        "UnacceptableAnswer",
         "UnavailableKind",
     ],
     "rental_operator.partners.transport": [
         "DEFAULT_TIMEOUT_SECONDS",
         "MAX_KEY_LENGTH",
+        "MAX_RESPONSE_BYTES",
         "POOL_SIZE",
         "Answer",
         "PartnerModel",
