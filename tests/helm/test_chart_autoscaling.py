@@ -44,7 +44,12 @@ def test_hpa_and_adapter_rules_name_the_same_metric(helm_binary: Path) -> None:
     )
     hpa = one(objects, "HorizontalPodAutoscaler")
     rate = next(m["object"] for m in hpa["spec"]["metrics"] if m["type"] == "Object")
+    # The metric of the Service Prometheus scrapes MyPage through: its name is the series' `service`.
     assert rate["describedObject"]["kind"] == "Service"
+    described = rate["describedObject"]["name"]
+    assert described == "rental-purifier-rental-operator-mypage-metrics"
+    [service] = [s for s in helm.select(objects, "Service") if s["metadata"]["name"] == described]
+    assert service["metadata"]["labels"]["rental.purifier.io/metrics"] == "true"
     config = yaml.safe_load(one(objects, "ConfigMap")["data"]["config.yaml"])
     [rule] = config["rules"]
     assert rule["name"]["as"] == rate["metric"]["name"] == "rental_mypage_requests_per_second"
@@ -75,7 +80,7 @@ def test_keda_replaces_the_hpa_with_the_same_query_as_the_rule(helm_binary: Path
     query = triggers["prometheus"]["metadata"]["query"]
     assert query == (
         'sum(rate(rental_mypage_requests_total{namespace="rental-system",'
-        'service="rental-purifier-rental-operator-mypage"}[2m]))'
+        'service="rental-purifier-rental-operator-mypage-metrics"}[2m]))'
     )
     assert triggers["prometheus"]["metadata"]["threshold"] == "5"
     assert triggers["cpu"]["metadata"]["value"] == "70"

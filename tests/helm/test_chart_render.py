@@ -4,7 +4,9 @@
 combinations: the defaults, a namespaced install, a minimal one); each combination renders what it
 promises; values.yaml documents every key and values.schema.json rejects unknown ones; the CRD copies
 in the chart are the repository's CRDs; every RBAC rule carries a comment, and none grants deletion,
-Secrets or wildcards.
+Secrets or wildcards. MyPage's exposure: its public Service has no metrics port, header mode brings a
+NetworkPolicy admitting only the auth proxy, and header or none mode behind a NodePort or LoadBalancer
+Service is refused.
 """
 
 from __future__ import annotations
@@ -155,7 +157,8 @@ def test_schema_and_values_describe_the_same_keys() -> None:
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     schema = json.loads((CHART / "values.schema.json").read_text())
     # The affinity sub-keys are free-form Kubernetes structures, `global` is Helm's own.
-    schema_keys = {k for k in _schema_keys(schema) if not re.search(r"affinity\.|^global$", k)}
+    # So are label selectors (matchLabels, matchExpressions).
+    schema_keys = {k for k in _schema_keys(schema) if not re.search(r"affinity\.|Selector\.|^global$", k)}
     assert _keys(values) == schema_keys
 
 
@@ -167,6 +170,8 @@ def test_schema_and_values_describe_the_same_keys() -> None:
         "operator.peering.lifetime=5",
         "mypage.auth.secret=x",
         "crds.keeep=true",
+        "mypage.auth.proxy.podSelector.matchLabel.app=proxy",
+        "mypage.networkPolicy.enable=true",
     ],
 )
 def test_unknown_keys_fail_the_render(helm_binary: Path, assignment: str) -> None:
@@ -214,6 +219,7 @@ def test_default_objects(default: list[dict[str, Any]]) -> None:
         "Secret/rental-purifier-rental-operator-mypage",
         "Service/rental-purifier-rental-operator-metrics",
         "Service/rental-purifier-rental-operator-mypage",
+        "Service/rental-purifier-rental-operator-mypage-metrics",
         "ServiceAccount/rental-purifier-rental-operator",
         "ServiceAccount/rental-purifier-rental-operator-mypage",
     ]
@@ -287,8 +293,34 @@ def test_default_mypage_is_readiness_gated_and_drains(default: list[dict[str, An
     assert env["RENTAL_MYPAGE_TOKEN_SECRET_FILE"] == "/etc/rental/mypage/token-secret"
     secret = one(default, "Secret", "rental-purifier-rental-operator-mypage")
     assert len(secret["data"]["token-secret"]) >= 44  # a generated key of 48 characters, base64-encoded
-    service = one(default, "Service", "rental-purifier-rental-operator-mypage")
-    assert {p["name"]: p["port"] for p in service["spec"]["ports"]} == {"http": 80, "metrics": 9090}
+    assert not helm.select(default, "NetworkPolicy"), "token mode: none unless mypage.networkPolicy.enabled"
+
+
+def test_default_mypage_serves_customers_and_metrics_through_separate_services(
+    default: list[dict[str, Any]],
+) -> None:
+    """Whatever publishes MyPage's Service (an Ingress, a LoadBalancer) never publishes its metrics."""
+    public = one(default, "Service", "rental-purifier-rental-operator-mypage")
+    assert {p["name"]: p["port"] for p in public["spec"]["ports"]} == {"http": 80}
+    assert "rental.purifier.io/metrics" not in public["metadata"]["labels"], "not scraped"
+    metrics = one(default, "Service", "rental-purifier-rental-operator-mypage-metrics")
+    assert metrics["spec"]["type"] == "ClusterIP"
+    assert [(p["name"], p["port"], p["targetPort"]) for p in metrics["spec"]["ports"]] == [
+        ("metrics", 9090, "metrics")
+    ]
+    assert metrics["metadata"]["labels"]["rental.purifier.io/metrics"] == "true"
+    pod_labels = one(default, "Deployment", "rental-purifier-rental-operator-mypage")["spec"]["template"][
+        "metadata"
+    ]["labels"]
+    assert metrics["spec"]["selector"] == public["spec"]["selector"]
+    assert metrics["spec"]["selector"].items() <= pod_labels.items()
+
+
+def test_service_names_fit_63_characters(helm_binary: Path) -> None:
+    objects = render(helm_binary, set_values=(f"fullnameOverride={'r' * 63}",))
+    names = sorted(s["metadata"]["name"] for s in helm.select(objects, "Service"))
+    assert names == sorted([f"{'r' * 55}-metrics", f"{'r' * 56}-mypage", f"{'r' * 48}-mypage-metrics"])
+    assert all(len(name) <= 63 for name in names)
 
 
 def _rules(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -370,7 +402,7 @@ def test_namespaced_install_is_confined_to_its_namespaces(helm_binary: Path) -> 
     ]
     assert sorted(s["metadata"]["name"] for s in scraped) == [
         "rental-purifier-rental-operator-metrics",
-        "rental-purifier-rental-operator-mypage",
+        "rental-purifier-rental-operator-mypage-metrics",
     ]
     assert all(any(p["name"] == "metrics" for p in s["spec"]["ports"]) for s in scraped)
 
@@ -415,3 +447,131 @@ def test_peering_crds_ship_in_the_crds_folder() -> None:
         "clusterkopfpeerings.kopf.dev",
         "kopfpeerings.kopf.dev",
     ]
+
+
+# -- MyPage's exposure by auth mode ---------------------------------------------------------------------
+
+MYPAGE_POD = {
+    "app.kubernetes.io/name": "purifier-rental-operator",
+    "app.kubernetes.io/instance": "rental",
+    "app.kubernetes.io/component": "mypage",
+}
+PROXY = ("mypage.auth.proxy.podSelector.matchLabels.app=oauth2-proxy",)
+
+
+def test_header_mode_admits_only_the_auth_proxy_to_mypage(helm_binary: Path) -> None:
+    """mypage.md: in header mode MyPage trusts the header, so only the proxy may reach it."""
+    objects = render(helm_binary, CHART / "ci" / "namespaced-values.yaml")
+    policy = one(objects, "NetworkPolicy", "rental-purifier-rental-operator-mypage")
+    mypage = one(objects, "Deployment", "rental-purifier-rental-operator-mypage")
+    assert policy["spec"]["podSelector"] == {"matchLabels": MYPAGE_POD}
+    assert MYPAGE_POD.items() <= mypage["spec"]["template"]["metadata"]["labels"].items()
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    http, metrics = policy["spec"]["ingress"]
+    assert http == {
+        "from": [
+            {
+                "podSelector": {"matchLabels": {"app.kubernetes.io/name": "oauth2-proxy"}},
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "auth"}},
+            }
+        ],
+        "ports": [{"port": 8080, "protocol": "TCP"}],
+    }
+    assert metrics == {
+        "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}],
+        "ports": [{"port": 9090, "protocol": "TCP"}],
+    }
+    container_ports = {p["name"]: p["containerPort"] for p in container(mypage)["ports"]}
+    assert container_ports == {"http": 8080, "metrics": 9090}
+
+
+def test_network_policy_defaults_keep_the_proxy_in_its_namespace_and_metrics_open(helm_binary: Path) -> None:
+    objects = render(helm_binary, set_values=("mypage.auth.mode=header", *PROXY))
+    http, metrics = one(objects, "NetworkPolicy")["spec"]["ingress"]
+    # No namespaceSelector: the release's namespace only (an empty one would mean every namespace).
+    assert http["from"] == [{"podSelector": {"matchLabels": {"app": "oauth2-proxy"}}}]
+    # No `from`: any pod of the cluster may scrape, wherever Prometheus runs (the port is on the
+    # ClusterIP metrics Service only).
+    assert metrics == {"ports": [{"port": 9090, "protocol": "TCP"}]}
+
+
+def test_network_policy_in_token_mode_behind_a_value(helm_binary: Path) -> None:
+    assert not helm.select(render(helm_binary, set_values=PROXY), "NetworkPolicy")
+    objects = render(helm_binary, set_values=("mypage.networkPolicy.enabled=true", *PROXY))
+    assert one(objects, "NetworkPolicy")["spec"]["podSelector"] == {"matchLabels": MYPAGE_POD}
+    without_mypage = render(
+        helm_binary, set_values=("mypage.enabled=false", "mypage.auth.mode=header", *PROXY)
+    )
+    assert not helm.select(without_mypage, "NetworkPolicy")
+
+
+@pytest.mark.parametrize(
+    ("assignments", "message"),
+    [
+        (
+            ("mypage.auth.mode=header",),
+            "mypage.auth.proxy.podSelector is required with mypage.auth.mode=header",
+        ),
+        (
+            ("mypage.networkPolicy.enabled=true",),
+            "mypage.auth.proxy.podSelector is required with mypage.auth.mode=token and"
+            " mypage.networkPolicy.enabled",
+        ),
+    ],
+)
+def test_network_policy_needs_the_proxy_named(
+    helm_binary: Path, assignments: tuple[str, ...], message: str
+) -> None:
+    with pytest.raises(RuntimeError, match=re.escape(message)):
+        render(helm_binary, set_values=assignments)
+
+
+@pytest.mark.parametrize("mode", ["header", "none"])
+@pytest.mark.parametrize("service_type", ["LoadBalancer", "NodePort"])
+def test_header_or_none_mode_is_never_published_outside_the_cluster(
+    helm_binary: Path, mode: str, service_type: str
+) -> None:
+    with pytest.raises(
+        RuntimeError,
+        match=re.escape(f"mypage.service.type={service_type} is refused with mypage.auth.mode={mode}:"),
+    ):
+        render(
+            helm_binary,
+            set_values=(f"mypage.auth.mode={mode}", f"mypage.service.type={service_type}", *PROXY),
+        )
+
+
+def test_token_mode_may_be_published_and_header_mode_behind_clusterip(helm_binary: Path) -> None:
+    published = render(helm_binary, set_values=("mypage.service.type=LoadBalancer",))
+    assert (
+        one(published, "Service", "rental-purifier-rental-operator-mypage")["spec"]["type"] == "LoadBalancer"
+    )
+    assert one(published, "Service", "rental-purifier-rental-operator-mypage-metrics")["spec"]["type"] == (
+        "ClusterIP"
+    ), "the metrics Service never follows mypage.service.type"
+    internal = render(
+        helm_binary, set_values=("mypage.auth.mode=none", "mypage.networkPolicy.enabled=true", *PROXY)
+    )
+    assert one(internal, "Service", "rental-purifier-rental-operator-mypage")["spec"]["type"] == "ClusterIP"
+
+
+def test_public_url_defaults_and_examples_are_https(default: list[dict[str, Any]]) -> None:
+    """Minted links carry a customer's token: the chart never suggests sending them over http."""
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert values["mypage"]["publicUrl"].startswith("https://")
+    assert env_of(one(default, "Deployment", "rental-purifier-rental-operator-mypage"))[
+        "RENTAL_MYPAGE_PUBLIC_URL"
+    ].startswith("https://")
+    lines = (CHART / "values.yaml").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip().startswith("publicUrl:"))
+    comment = []
+    for line in reversed(lines[:start]):
+        if not line.strip().startswith("#"):
+            break
+        comment.append(line)
+    assert comment and not any("http://" in line for line in comment)
+    docs = [
+        line for line in (REPO / "docs" / "deployment.md").read_text().splitlines() if "publicUrl" in line
+    ]
+    assert docs and not any("http://" in line for line in docs)
+    assert any("https://" in line for line in docs)

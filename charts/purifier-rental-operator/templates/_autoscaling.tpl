@@ -24,10 +24,10 @@ rental_mypage_requests_per_second
 
 {{- /*
 MyPage's request rate straight from Prometheus (KEDA's query): the same series and window as the
-adapter rule, selected by the labels a ServiceMonitor scrape attaches.
+adapter rule, selected by the labels a ServiceMonitor scrape of MyPage's metrics Service attaches.
 */ -}}
 {{- define "purifier-rental-operator.mypage.requestRateQuery" -}}
-sum(rate(rental_mypage_requests_total{namespace="{{ .Release.Namespace }}",service="{{ include "purifier-rental-operator.mypage.fullname" . }}"}[{{ .Values.metrics.prometheusAdapter.rateWindow }}]))
+sum(rate(rental_mypage_requests_total{namespace="{{ .Release.Namespace }}",service="{{ include "purifier-rental-operator.mypage.metricsServiceName" . }}"}[{{ .Values.metrics.prometheusAdapter.rateWindow }}]))
 {{- end }}
 
 {{- /*

@@ -104,3 +104,12 @@ privileged: false
 capabilities:
   drop: ["ALL"]
 {{- end }}
+
+{{/* The metrics Services (63 characters at most); MyPage's is apart from the Service customers reach. */}}
+{{- define "purifier-rental-operator.operator.metricsServiceName" -}}
+{{- include "purifier-rental-operator.operator.fullname" . | trunc 55 | trimSuffix "-" }}-metrics
+{{- end }}
+
+{{- define "purifier-rental-operator.mypage.metricsServiceName" -}}
+{{- include "purifier-rental-operator.fullname" . | trunc 48 | trimSuffix "-" }}-mypage-metrics
+{{- end }}
