@@ -1,8 +1,11 @@
-# The operator's container image: `rental-operator` (and the reference `rental-gateway`) installed from
-# the project's wheel, never run from the source folder.
+# The operator's container image: `rental-operator` installed from the project's wheel, never run from
+# the source folder. The reference gateway is a development tool and is not in it.
 #
-# - builder: builds the project's wheel and a wheel of every dependency, then installs exactly those
-#   wheels, offline, into the virtualenv /opt/venv (pip removed afterwards).
+# - builder: installs the operator's dependencies into the virtualenv /opt/venv from the hash-pinned
+#   lock requirements/image.txt (pip refuses any file whose hash the lock does not list, and resolves
+#   nothing itself: --no-deps), builds the project's wheel with the setuptools pinned the same way in
+#   requirements/build.txt, installs it without dependencies, and `pip check`s that the lock was
+#   complete (pip removed afterwards). requirements/compile regenerates both locks.
 # - final: the base image, that virtualenv and a non-root user; no compiler, no pip, no sources.
 #   Nothing is written at run time except temporary files, so the image runs with a read-only root
 #   filesystem (give it a writable /tmp when a kubeconfig with embedded certificates is used: the
@@ -19,18 +22,22 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
+# Dependencies first, in a layer of their own that a change to the sources does not invalidate.
+COPY requirements/image.txt requirements/build.txt requirements/
+RUN python3 -m venv /opt/venv \
+ && /opt/venv/bin/pip install --require-hashes --no-deps -r requirements/image.txt
 # Only what the wheel is built from (.dockerignore keeps everything else out of the context).
 COPY pyproject.toml README.md ./
 COPY operator/ operator/
-COPY gateway/ gateway/
 # The wheels are compiled to .pyc on install: a read-only root filesystem cannot cache them later.
 # The kubernetes package ships an asyncio twin of its generated client (kubernetes/aio, ~70 MB) that
 # nothing here imports (Kopf talks to the API through aiohttp, the operator uses the synchronous
 # client): it is removed, with the test folders of dependencies; the import check proves the rest.
 RUN python3 -m venv /opt/build \
- && /opt/build/bin/pip wheel --wheel-dir /wheels . \
- && python3 -m venv /opt/venv \
- && /opt/venv/bin/pip install --no-index --find-links=/wheels /wheels/purifier_rental_operator-*.whl \
+ && /opt/build/bin/pip install --require-hashes --no-deps -r requirements/build.txt \
+ && /opt/build/bin/pip wheel --no-build-isolation --no-deps --no-index --wheel-dir /wheels . \
+ && /opt/venv/bin/pip install --no-deps --no-index /wheels/purifier_rental_operator-*.whl \
+ && /opt/venv/bin/pip check \
  && /opt/venv/bin/pip uninstall --yes pip setuptools \
  && site="$(/opt/venv/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" \
  && rm -rf "$site/kubernetes/aio" "$site"/*/tests \

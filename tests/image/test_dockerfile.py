@@ -51,4 +51,27 @@ def test_build_context_is_only_what_the_wheel_needs() -> None:
     ]
     assert rules[0] == "*", "everything is excluded unless listed"
     included = sorted(rule[1:] for rule in rules if rule.startswith("!"))
-    assert included == ["README.md", "gateway/", "operator/", "pyproject.toml"]
+    assert included == [
+        "README.md",
+        "operator/",
+        "pyproject.toml",
+        "requirements/build.txt",
+        "requirements/image.txt",
+    ], "no gateway/: the reference gateway is a development tool, not part of the image"
+
+
+def test_dependencies_come_only_from_the_hash_pinned_locks() -> None:
+    """Every pip install of the builder checks hashes or installs nothing but the project's own wheel,
+    and resolves nothing by itself (tests/unit/test_packaging.py checks the locks against pyproject)."""
+    builder = _stages()[0]
+    installs = [
+        " ".join(command.split())
+        for command in re.findall(r"pip (?:install|wheel) ([^&\n]*)", builder.replace("\\\n", " "))
+    ]
+    assert installs == [
+        "--require-hashes --no-deps -r requirements/image.txt",
+        "--require-hashes --no-deps -r requirements/build.txt",
+        "--no-build-isolation --no-deps --no-index --wheel-dir /wheels .",
+        "--no-deps --no-index /wheels/purifier_rental_operator-*.whl",
+    ]
+    assert "pip check" in builder, "a lock missing a dependency fails the build"

@@ -71,11 +71,19 @@ def test_image_is_the_installed_wheel_run_as_non_root(built: image.Built) -> Non
     where = _in_image(
         "/opt/venv/bin/python",
         "-c",
-        "import os, rental_operator.cli, rental_gateway; print(rental_operator.cli.__file__);"
+        "import os, rental_operator.cli; print(rental_operator.cli.__file__);"
         " print(os.getuid()); print(os.path.exists('/src'))",
     ).split()
     assert where[0].startswith("/opt/venv/lib/python3") and "/site-packages/rental_operator/" in where[0]
     assert where[1:] == ["10001", "False"]
+    # The reference gateway is a development tool: neither its package nor its command ships.
+    gateway = _in_image(
+        "/opt/venv/bin/python",
+        "-c",
+        "import importlib.util as u, os; print(u.find_spec('rental_gateway'));"
+        " print(os.path.exists('/opt/venv/bin/rental-gateway'))",
+    )
+    assert gateway.split() == ["None", "False"]
     # pip and setuptools are gone: nothing can be installed into the running image.
     missing = _in_image("/opt/venv/bin/python", "-c", "import importlib.util as u; print(u.find_spec('pip'))")
     assert missing.strip() == "None"
