@@ -134,6 +134,7 @@ def test_install_upgrade_and_uninstall_on_a_real_control_plane(fresh_cluster: An
         "horizontalpodautoscaler",
         "servicemonitor",
         "configmap",
+        "networkpolicy",  # header mode: only the auth proxy reaches MyPage
     } <= set(kinds)
     assert "clusterkopfpeering" not in kinds
     assert cluster.kubectl("get", "clusterkopfpeerings", "--output", "name").stdout.strip() == ""
