@@ -228,6 +228,13 @@ class Billing(meta.WireModel):
     term_ends_at: pydantic.AwareDatetime | None = pydantic.Field(
         default=None, description="When the term ends: the anchor plus spec.months periods."
     )
+    withdrawal_ends_at: pydantic.AwareDatetime | None = pydantic.Field(
+        default=None,
+        description=(
+            "Until when a cancellation is a withdrawal with every charge refunded: the delivery's time "
+            "plus RENTAL_WITHDRAWAL_PERIOD. Absent before delivery (a cancellation then is one too)."
+        ),
+    )
     past_due: PastDue | None = pydantic.Field(
         default=None, description="The declined charge being retried, if any."
     )
