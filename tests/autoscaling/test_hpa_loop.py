@@ -95,7 +95,10 @@ def test_request_rate_scales_mypage_up_and_back_down(
     objects = render(VALUES)
     hpa = one(objects, "HorizontalPodAutoscaler")
     deployment = one(mypage_objects(objects), "Deployment")
-    service_name = one(mypage_objects(objects), "Service")["metadata"]["name"]
+    # The metrics Service (not the public one): the name Prometheus puts on the scraped series, and
+    # the object the HPA's request-rate metric describes.
+    service_name = hpa["spec"]["metrics"][0]["object"]["describedObject"]["name"]
+    assert service_name in {o["metadata"]["name"] for o in mypage_objects(objects) if o["kind"] == "Service"}
     assert "replicas" not in deployment["spec"], "the autoscaler owns the replica count"
     kubectl("apply", "-f", "-", input=yaml.safe_dump_all(mypage_objects(objects)))
 
