@@ -1,8 +1,12 @@
 """The operator's client of the payment partner (CONTRACT §2 "Payments"), behind a circuit breaker.
 
-Called by the Payment handler: `charge` once per rental (retried under the same idempotency key until
-it gets an answer), `refund` on cancellation, `get` to read a payment back. One `PaymentClient` is
-built at start-up and shared by all handler threads.
+Called by the Payment controller (`controllers.payments`) on the scheduler's worker threads: `charge`
+for a Payment's charge, `refund` when the Payment is asked for its money back (`spec.refund`); `get`
+reads a payment back (the controller learns an unknown outcome by repeating the charge instead). One
+`PaymentClient` is built at start-up (into `controllers.context`) and shared by every worker. The
+client never retries on its own: whether and when to call again is the controller's decision
+(`reconcilers.payments`), and a call repeated after a fault or a lost answer carries the same
+Idempotency-Key.
 
 How its outcomes map onto what the operator does:
 

@@ -1,16 +1,19 @@
 """The operator's client of the shipping partner (CONTRACT §2 "Shipping").
 
-Called by the Delivery handler: `create` when a rental is confirmed, `get` on its polling timer
-(`RENTAL_SHIPPING_POLL_SECONDS`) until the parcel is delivered or returned, `cancel` when a rental is
-cancelled before delivery and `return_` after it. Errors are those of `errors`; two worth knowing:
-`errors.StateConflict` on `cancel` means the parcel was already delivered (ask for a return instead),
-and after `errors.PartnerUnavailable` the same call is retried with the same idempotency key.
+Called by the Delivery controller (`controllers.deliveries`) on the scheduler's worker threads:
+`create` when a rental is confirmed, `get` on the scheduler's polling (`RENTAL_SHIPPING_POLL_SECONDS`)
+until the parcel is delivered or returned, `cancel` when a rental is cancelled before delivery and
+`return_` after it. One `ShippingClient` is built at start-up (into `controllers.context`) and shared
+by every worker. Errors are those of `errors`; two worth knowing: `errors.StateConflict` on `cancel`
+means the parcel was already delivered (ask for a return instead), and a call that failed is retried
+by the controller (`reconcilers.deliveries`) with the same idempotency key.
 
 No circuit breaker, on purpose. The contract gives a breaker (settings, state metric, a "deferred"
 phase) to payments only, because only payments has a fallback for the breaker to select: pay later.
-A failing shipping call has nothing to fall back to; the Delivery handler fails, and Kopf retries it
-with backoff, which already spaces out the calls an open breaker would have saved. Each call is also
-bounded by its own timeout, so a slow partner holds a worker thread for seconds, not longer.
+A failing shipping call has nothing to fall back to; the Delivery controller records the error and the
+scheduler calls again at the polling interval, which already spaces out the calls an open breaker
+would have saved. Each call is also bounded by a deadline for the whole call, so a slow partner holds
+a worker thread for seconds, not longer.
 """
 
 from __future__ import annotations
