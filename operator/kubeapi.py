@@ -174,6 +174,19 @@ class Kube:
         path = self._path(resource, metadata["namespace"], metadata["name"])
         return self._call("PATCH", path, body=patch, content_type=_MERGE_PATCH)
 
+    def delete(self, resource: meta.Resource, obj: dict[str, Any]) -> None:
+        """Delete `obj` itself: guarded by its uid, so another object that took its name since is never
+        deleted; gone already (or replaced) is success, the object `obj` is no more either way."""
+        metadata = obj["metadata"]
+        options = {
+            "apiVersion": "v1",
+            "kind": "DeleteOptions",
+            "preconditions": {"uid": metadata["uid"]},
+            "propagationPolicy": "Background",
+        }
+        with contextlib.suppress(NotFound, Conflict):
+            self._call("DELETE", self._path(resource, metadata["namespace"], metadata["name"]), body=options)
+
     # --- reading whole collections (MyPage's informer) ---
     def list_pages(
         self, resource: meta.Resource, namespace: str | None, *, page_size: int = 500

@@ -81,7 +81,8 @@ class Reason(enum.StrEnum):
     PAYMENT_PENDING = "PaymentPending"
     # The payment system approved the charge.
     PAYMENT_APPROVED = "PaymentApproved"
-    # The payment system declined the charge; final, the rental is rejected.
+    # The payment system declined the charge: the application's first charge is final (the rental is
+    # rejected); a monthly one is retried (see ChargeDeclined).
     PAYMENT_DECLINED = "PaymentDeclined"
     # The payment system is unavailable (circuit open, timeouts, 5xx): the charge is retried later and
     # the reservation is kept until the deferral deadline ("pay later").
@@ -102,6 +103,26 @@ class Reason(enum.StrEnum):
     # charges nothing more and waits until the object is gone (garbage collection removes one whose
     # Rental was deleted; one made by hand has to be deleted by a person). Paid=False, Ready=False.
     PAYMENT_MISMATCH = "PaymentMismatch"
+
+    # --- billing: the monthly contract (Paid on a Rental in force) ---
+    # Every period due so far is paid.
+    PAID_UP = "PaidUp"
+    # A monthly charge was declined; it is retried on the dunning schedule (phase PastDue). Ready
+    # stays True: the rental is still in force.
+    CHARGE_DECLINED = "ChargeDeclined"
+    # The dunning schedule ran out: the contract ends, the unit is collected; nothing is refunded and
+    # no fee is charged.
+    NON_PAYMENT = "NonPayment"
+    # Cancelled before delivery or within the withdrawal period: every charge is refunded.
+    WITHDRAWN = "Withdrawn"
+    # Cancelled after the withdrawal period: billing stopped, paid periods kept, and inside the
+    # mandatory period the early-termination fee charged once.
+    TERMINATED = "Terminated"
+    # Every period of the term is paid and the term is over (Ready False: nothing is in force any more).
+    COMPLETED = "Completed"
+    # The unit's ownership passed to the customer at the end of the term (StockReserved False: it left
+    # the stock for good, it is never released).
+    TRANSFERRED = "Transferred"
 
     # --- delivery (DeliveryStarted on a Rental, Delivered on a Delivery) ---
     # The rental is paid but its shipment has not been created yet.

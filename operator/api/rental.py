@@ -139,12 +139,18 @@ class RentalSpec(meta.WireModel):
         ge=1,
         le=MAX_MONTHS,
         description=(
-            "Rental period in months (1 to 60). The fee charged is the purifier's monthlyFee times months. "
-            "Cannot be changed: the fee was charged for this term."
+            "The contract term in months (1 to 60): the monthly fee is charged once per month of it, the "
+            "first at application. May be raised while the rental is in force (the added months are "
+            "billed like the rest), never lowered."
         ),
-        # A raise is allowed once each added month is billed on its own (monthly billing); until then a
-        # changed term would be a term nobody paid for.
-        json_schema_extra=meta.immutable("spec.months", "the fee was charged for this term"),
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self >= oldSelf",
+                    "message": "spec.months cannot be lowered: the term was agreed (it may be raised)",
+                }
+            ]
+        },
     )
     cancelled: bool = pydantic.Field(
         default=False,
@@ -156,16 +162,23 @@ class RentalSpec(meta.WireModel):
 
 
 class PaymentSummary(meta.WireModel):
-    """The rental's Payment as seen from the rental."""
+    """The rental's latest charge as seen from the rental."""
 
     name: str | None = pydantic.Field(default=None, max_length=253, description="Name of the Payment object.")
+    period: int | None = pydantic.Field(
+        default=None,
+        ge=1,
+        le=payment.MAX_PERIOD,
+        description="The billing period it pays for; absent for an early-termination fee.",
+    )
+    fee: bool | None = pydantic.Field(
+        default=None, description="True when it is the early-termination fee rather than a period's charge."
+    )
     phase: payment.PaymentPhase | None = pydantic.Field(default=None, description="Phase of the Payment.")
     amount: int | None = pydantic.Field(
         default=None,
         ge=0,
-        description=(
-            "Amount charged in minor units: monthlyFee times months, fixed when the rental was applied for."
-        ),
+        description="Amount charged in minor units: one month's fee as locked at application, or the fee.",
     )
     currency: meta.CurrencyCode | None = pydantic.Field(
         default=None, description="ISO 4217 code of the amount."

@@ -14,6 +14,7 @@ from typing import Any
 from rental_operator import config, kubeapi, metrics
 from rental_operator.controllers import typical
 from rental_operator.partners import payments, shipping, sms
+from rental_operator.reconcilers import contract
 from rental_operator.runtime import batching, locks, scheduler, store
 
 __all__ = ["Context", "utcnow"]
@@ -51,3 +52,5 @@ class Context:
     # Highest history seq texted per rental uid, in this process (see controllers.notifier).
     notified: dict[str, int] = dataclasses.field(default_factory=dict)
     clock: Callable[[], datetime.datetime] = utcnow
+    # The billing settings as the contract reads them, parsed on first use (controllers.rentals.terms).
+    billing_terms: contract.Terms | None = None

@@ -19,13 +19,15 @@ from rental_operator import kubeapi, metrics
 from rental_operator.api import payment as api_payment
 from rental_operator.controllers import context, owned
 from rental_operator.partners import errors, transport
-from rental_operator.reconcilers import payments
+from rental_operator.reconcilers import billing, payments
 
 __all__ = ["enqueue", "reconcile"]
 
 logger = logging.getLogger(__name__)
 RESOURCE = api_payment.RESOURCE
 Call = payments.Call
+# The answers of a charge that `rental_billing_charges_total` counts.
+_ANSWERED = frozenset({payments.Phase.APPROVED, payments.Phase.DECLINED, payments.Phase.FAILED})
 Failure = payments.Failure
 
 
@@ -65,6 +67,11 @@ def _pass(ctx: context.Context, body: dict[str, Any]) -> tuple[bool, str | None]
         if status != payment.status:
             body = _write(ctx, body, status)
             changed = True
+            if status.phase in _ANSWERED and (status.phase, status.attempt) != (
+                payment.status.phase,
+                payment.status.attempt,
+            ):
+                metrics.observe_charge(payment.spec.period, status.attempt or 1, status.phase.value.lower())
             event_type = (
                 "Warning" if status.phase in (payments.Phase.DECLINED, payments.Phase.FAILED) else "Normal"
             )
@@ -118,7 +125,10 @@ def _call(
             currency=payment.spec.currency,
             customer_id=payment.spec.customer_id,
             reference=f"{payment.metadata.namespace}/{payment.spec.rental}",
-            idempotency_key=payment.spec.idempotency_key,
+            # The attempt the write-ahead recorded: each attempt at a charge has a key of its own.
+            idempotency_key=billing.attempt_key(
+                payment.spec.idempotency_key, payment.status.attempt or payment.spec.attempt
+            ),
         )
     except errors.PartnerError as error:
         outcome = payments.charge_went_wrong(

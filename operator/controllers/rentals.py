@@ -25,7 +25,7 @@ from rental_operator.api import payment as api_payment
 from rental_operator.api import purifier as api_purifier
 from rental_operator.api import rental as api_rental
 from rental_operator.controllers import context, notifier, stock
-from rental_operator.reconcilers import rentals
+from rental_operator.reconcilers import billing, contract, rentals
 from rental_operator.reconcilers import stock as reconcilers_stock
 from rental_operator.runtime import store
 
@@ -108,13 +108,64 @@ def _owner_uid(body: dict[str, Any]) -> str | None:
     return rentals.controller_uid(body["metadata"].get("ownerReferences") or ())
 
 
-def _with_payment(facts: rentals.Facts, body: dict[str, Any] | None) -> rentals.Facts:
-    """`facts` with what was found under the rental's Payment name: its own, or why it is not."""
-    if body is None:
-        return dataclasses.replace(facts, payment=None, payment_mismatch=None)
+def _own_payment(
+    facts: rentals.Facts, body: dict[str, Any], period: int | None
+) -> tuple[api_payment.Payment | None, str | None]:
+    """What was found under the name of the rental's charge for `period` (None: the fee): the rental's
+    own, or why it is not."""
     payment = api_payment.Payment.from_body(body)
-    mismatch = rentals.payment_mismatch(facts.rental, facts.purifier, payment, _owner_uid(body))
-    return dataclasses.replace(facts, payment=None if mismatch else payment, payment_mismatch=mismatch)
+    mismatch = rentals.payment_mismatch(
+        facts.rental, facts.purifier, payment, _owner_uid(body), period=period
+    )
+    return (None, mismatch) if mismatch else (payment, None)
+
+
+def _with_payment(facts: rentals.Facts, body: dict[str, Any] | None, period: int | None = 1) -> rentals.Facts:
+    """`facts` with what was found under the name of the rental's charge for `period` (1: the
+    application's, None: the early-termination fee): its own, or why it is not."""
+    payment, mismatch = _own_payment(facts, body, period) if body is not None else (None, None)
+    if period == 1:
+        return dataclasses.replace(facts, payment=payment, payment_mismatch=mismatch)
+    changes: dict[str, Any] = {"payment_mismatch": mismatch or facts.payment_mismatch}
+    if period is None:
+        changes["fee"] = payment
+    else:
+        charges = {p: c for p, c in facts.charges.items() if p != period}
+        changes["charges"] = {**charges, period: payment} if payment is not None else charges
+    return dataclasses.replace(facts, **changes)
+
+
+def _period_of(facts: rentals.Facts, name: str) -> int | None:
+    """The period whose charge has `name` (None: the fee's), among the rental's."""
+    rental_name = facts.rental.metadata.name or ""
+    if name == rentals.fee_payment_name(rental_name):
+        return None
+    for period in range(1, api_payment.MAX_PERIOD + 1):
+        if name == rentals.payment_name(rental_name, period):
+            return period
+    raise ValueError(f"{name!r} names no charge of rental {rental_name!r}")
+
+
+def _payment_named(facts: rentals.Facts, name: str) -> api_payment.Payment:
+    """The rental's own charge a decision named (its refund, retry or deletion is meant for it)."""
+    for payment in (facts.payment, *facts.charges.values(), facts.fee):
+        if payment is not None and payment.metadata.name == name:
+            return payment
+    raise RuntimeError(f"the decision named Payment {name!r}, which is not among the rental's own")
+
+
+def terms(ctx: context.Context) -> contract.Terms:
+    """The billing settings as the contract reads them, parsed once per process."""
+    if ctx.billing_terms is None:
+        settings = ctx.settings
+        length = settings.billing_period_length
+        ctx.billing_terms = contract.Terms(
+            cycle=billing.Cycle.fixed(length) if length is not None else billing.Cycle.monthly(),
+            dunning=settings.dunning_delays,
+            withdrawal=settings.withdrawal_window,
+            history=settings.payment_history,
+        )
+    return ctx.billing_terms
 
 
 def _with_delivery(facts: rentals.Facts, body: dict[str, Any] | None) -> rentals.Facts:
@@ -139,8 +190,10 @@ def _facts(ctx: context.Context, body: dict[str, Any]) -> rentals.Facts:
         except kubeapi.NotFound:
             purifier_body = None
     purifier = _purifier_view(purifier_body, rental.metadata.uid or "")
+    latest = rental.status.payment.name if rental.status.payment else None
+    first = rentals.payment_name(name, 1)
     payment_body = _sibling(
-        ctx, ctx.payments, api_payment.RESOURCE, namespace, name, expected=rental.status.payment is not None
+        ctx, ctx.payments, api_payment.RESOURCE, namespace, first, expected=latest == first
     )
     delivery_body = _sibling(
         ctx,
@@ -158,8 +211,31 @@ def _facts(ctx: context.Context, body: dict[str, Any]) -> rentals.Facts:
         now=ctx.clock(),
         deferral_timeout=datetime.timedelta(seconds=ctx.settings.deferral_timeout_seconds),
         notified_seq=ctx.notified.get(rental.metadata.uid or "", 0),
+        terms=terms(ctx),
     )
-    return _with_delivery(_with_payment(facts, payment_body), delivery_body)
+    facts = _with_delivery(_with_payment(facts, payment_body), delivery_body)
+    return _with_contract(ctx, facts, latest)
+
+
+def _with_contract(ctx: context.Context, facts: rentals.Facts, latest: str | None) -> rentals.Facts:
+    """`facts` with the rental's later charges (periods 2 and on, up to the one being charged) and its
+    fee: from the store, or from the API for the one the status names as the latest (not seen yet)."""
+    rental, contract_terms = facts.rental, facts.rental.status.billing
+    if contract_terms is None or contract_terms.anchor is None:
+        return facts
+    namespace, name = rental.metadata.namespace or "", rental.metadata.name or ""
+    last = min(contract_terms.periods_paid + 1, max(contract_terms.periods_total, rental.spec.months))
+    for period in range(2, last + 1):
+        charge = rentals.payment_name(name, period)
+        body = _sibling(ctx, ctx.payments, api_payment.RESOURCE, namespace, charge, expected=latest == charge)
+        if body is not None:
+            facts = _with_payment(facts, body, period)
+    if contract_terms.fee_amount:
+        fee = rentals.fee_payment_name(name)
+        body = _sibling(ctx, ctx.payments, api_payment.RESOURCE, namespace, fee, expected=latest == fee)
+        if body is not None:
+            facts = _with_payment(facts, body, None)
+    return facts
 
 
 def _owned(body: dict[str, Any], resource: Any, name: str, spec: dict[str, Any]) -> dict[str, Any]:
@@ -201,9 +277,22 @@ def _flag(
     guarded by uid: the flag is meant for the object the decision was made on (`decided_on`), never
     for another that has taken its name since.
     """
+    return _set_spec(ctx, known, resource, decided_on, name=name, spec={flag: True})
+
+
+def _set_spec(
+    ctx: context.Context,
+    known: store.Store[Any],
+    resource: Any,
+    decided_on: Any,
+    *,
+    name: str,
+    spec: dict[str, Any],
+) -> dict[str, Any]:
+    """Merge `spec` into the spec of the object the decision was made on (guarded by its uid)."""
     namespace = decided_on.metadata.namespace
     current = known.get(namespace, name) or ctx.kube.get(resource, namespace, name)
-    patch = {"metadata": {"uid": decided_on.metadata.uid}, "spec": {flag: True}}
+    patch = {"metadata": {"uid": decided_on.metadata.uid}, "spec": spec}
     return known.observe(ctx.kube.merge_patch(resource, current, patch, guarded=False))
 
 
@@ -237,19 +326,49 @@ def _execute(
         case rentals.Release(purifier=purifier):
             after = stock.release(ctx, namespace, purifier, reconcilers_stock.Claim(name, uid))
             return body, dataclasses.replace(facts, purifier=_purifier_view(after, uid))
-        case rentals.CreatePayment(spec=spec):
+        case rentals.Transfer(purifier=purifier):
+            after = stock.transfer(ctx, namespace, purifier, reconcilers_stock.Claim(name, uid))
+            return body, dataclasses.replace(facts, purifier=_purifier_view(after, uid))
+        case rentals.CreatePayment(name=payment_name, spec=spec):
             # An existing object of the name is returned instead of created: checked like any other.
             created = ctx.payments.observe(
                 ctx.kube.create(
-                    api_payment.RESOURCE, namespace, _owned(body, api_payment.RESOURCE, name, spec.to_wire())
+                    api_payment.RESOURCE,
+                    namespace,
+                    _owned(body, api_payment.RESOURCE, payment_name, spec.to_wire()),
                 )
             )
-            return body, _with_payment(facts, created)
+            return body, _with_payment(facts, created, spec.period)
         case rentals.RequestRefund(payment=payment_name):
+            decided_on = _payment_named(facts, payment_name)
             patched = _flag(
-                ctx, ctx.payments, api_payment.RESOURCE, facts.payment, name=payment_name, flag="refund"
+                ctx, ctx.payments, api_payment.RESOURCE, decided_on, name=payment_name, flag="refund"
             )
-            return body, dataclasses.replace(facts, payment=api_payment.Payment.from_body(patched))
+            return body, _with_payment(facts, patched, _period_of(facts, payment_name))
+        case rentals.RetryCharge(payment=payment_name, attempt=attempt):
+            decided_on = _payment_named(facts, payment_name)
+            patched = _set_spec(
+                ctx,
+                ctx.payments,
+                api_payment.RESOURCE,
+                decided_on,
+                name=payment_name,
+                spec={"attempt": attempt},
+            )
+            return body, _with_payment(facts, patched, _period_of(facts, payment_name))
+        case rentals.DeletePayment(payment=payment_name):
+            decided_on = _payment_named(facts, payment_name)
+            ctx.kube.delete(
+                api_payment.RESOURCE,
+                {"metadata": {"namespace": namespace, "name": payment_name, "uid": decided_on.metadata.uid}},
+            )
+            ctx.payments.forget({"metadata": {"namespace": namespace, "name": payment_name}})
+            period = _period_of(facts, payment_name)
+            if period == 1:
+                return body, dataclasses.replace(facts, payment=None)
+            return body, dataclasses.replace(
+                facts, charges={p: c for p, c in facts.charges.items() if p != period}
+            )
         case rentals.CreateDelivery(spec=spec):
             created = ctx.deliveries.observe(
                 ctx.kube.create(

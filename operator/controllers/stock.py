@@ -23,7 +23,7 @@ from rental_operator.controllers import context
 from rental_operator.reconcilers import stock
 from rental_operator.runtime import batching
 
-__all__ = ["enqueue_refresh", "is_current", "records_unit", "refresh", "release", "reserve"]
+__all__ = ["enqueue_refresh", "is_current", "records_unit", "refresh", "release", "reserve", "transfer"]
 
 logger = logging.getLogger(__name__)
 RESOURCE = api_purifier.RESOURCE
@@ -47,6 +47,7 @@ class _Change(batching.Request):
 
     claim: stock.Claim | None = None  # None: no change, only bring the status up to date
     releasing: bool = False
+    transferring: bool = False  # the unit becomes the customer's (a release that never comes back)
     held: bool = False
     body: dict[str, Any] | None = None
 
@@ -92,7 +93,8 @@ def _records(
 
 def _commit(ctx: context.Context, namespace: str, name: str, batch: list[_Change]) -> None:
     """Write the whole batch as one status update, re-reading and recomputing on conflict."""
-    releases = [c.claim for c in batch if c.releasing and c.claim is not None]
+    releases = [c.claim for c in batch if c.releasing and not c.transferring and c.claim is not None]
+    transfers = [c.claim for c in batch if c.transferring and c.claim is not None]
     reserves = [c.claim for c in batch if not c.releasing and c.claim is not None]
     fresh = False
     for _ in range(_ATTEMPTS):
@@ -105,6 +107,7 @@ def _commit(ctx: context.Context, namespace: str, name: str, batch: list[_Change
         status, outcomes = stock.settle(
             obj,
             release=releases,
+            transfer=transfers,
             reserve=reserves,
             records=_records(ctx, namespace, body, batch, fresh=fresh),
             now=ctx.clock(),
@@ -146,6 +149,14 @@ def release(ctx: context.Context, namespace: str, name: str, rental: stock.Claim
     return _submit(ctx, namespace, name, _Change(claim=rental, releasing=True)).body
 
 
+def transfer(ctx: context.Context, namespace: str, name: str, rental: stock.Claim) -> dict[str, Any] | None:
+    """Hand `rental`'s unit over to its customer for good; the purifier after it (None if there is none).
+
+    Counted like a release (read from the API first, as releases are), but into `transferred`.
+    """
+    return _submit(ctx, namespace, name, _Change(claim=rental, releasing=True, transferring=True)).body
+
+
 def is_current(body: dict[str, Any]) -> bool:
     """Whether a Purifier's status already agrees with its spec (nothing to refresh).
 
@@ -155,10 +166,12 @@ def is_current(body: dict[str, Any]) -> bool:
     status = body.get("status") or {}
     stock_units = (body.get("spec") or {}).get("stock", 0)
     allocated = status.get("allocated")
+    transferred = status.get("transferred") or 0
     return (
         isinstance(allocated, int)
+        and isinstance(transferred, int)
         and status.get("observedGeneration") == body["metadata"].get("generation")
-        and status.get("available") == max(stock_units - allocated, 0)
+        and status.get("available") == max(stock_units - allocated - transferred, 0)
     )
 
 

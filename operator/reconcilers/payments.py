@@ -1,11 +1,12 @@
 """What a Payment should do next and how each answer of the payment system changes its status.
 
-A Payment is one charge. Without a refund request it wants the charge made (while it is Pending or
-Deferred); with one (`spec.refund`, set by its Rental on cancellation or rejection) it wants the money
-back: a refund when approved, nothing when already settled, and for a charge never answered either
-nothing (no request ever left: `attempts` is 0, written before the first request goes out) or first
-learning the outcome by repeating the charge under the same idempotency key, which the payment system
-answers from its record instead of charging again.
+A Payment is one charge (a billing period, or a fee). Without a refund request it wants the charge made
+(while it is Pending or Deferred, and again when its Rental raises `spec.attempt` after a decline); with
+one (`spec.refund`, set by its Rental on cancellation or rejection) it wants the money back: a refund
+when approved, nothing when already settled, and for a charge never answered either nothing (no request
+ever left: `attempts` is 0, written before the first request goes out) or first learning the outcome by
+repeating the charge under the same idempotency key, which the payment system answers from its record
+instead of charging again.
 
 Each answer, and each way a request can fail, leads to a status and to when to call again: an
 approval, a decline or a refused request (a 4xx other than "later") is final; anything that may hide a
@@ -39,6 +40,7 @@ __all__ = [
     "charge_starting",
     "charge_unavailable",
     "charge_went_wrong",
+    "is_new_attempt",
     "next_call",
     "refund_done",
     "refund_unavailable",
@@ -85,8 +87,23 @@ _UNAVAILABLE = frozenset({Failure.NOT_SENT, Failure.NOT_ARRIVED, Failure.NO_ANSW
 _REFUSED_REFUND_SLOWDOWN = 6
 
 
+def is_new_attempt(payment: api_payment.Payment) -> bool:
+    """Whether the Rental asked for another attempt at a charge the payment system refused (dunning).
+
+    The previous attempt's answer is final under its key (a repeated key replays the decline), so the
+    new attempt is a charge of its own, made under the key of its attempt number.
+    """
+    return (
+        not payment.spec.refund
+        and payment.status.phase in (Phase.DECLINED, Phase.FAILED)
+        and payment.spec.attempt > (payment.status.attempt or 1)
+    )
+
+
 def next_call(payment: api_payment.Payment) -> Call | None:
     phase, status = payment.status.phase, payment.status
+    if is_new_attempt(payment):
+        return Call.CHARGE
     if phase in _SETTLED:
         return None
     if not payment.spec.refund:
@@ -122,17 +139,32 @@ def _with(
 
 
 def charge_starting(payment: api_payment.Payment, now: datetime.datetime) -> api_payment.PaymentStatus | None:
-    """Written before the first charge request leaves, so a later refund knows one may have.
+    """Written before the first charge request of an attempt leaves, so a later refund knows one may have.
 
-    Later attempts are counted in the status that records their outcome (`attempts=` of the other
-    functions): only the first needs its own write, since only "none at all" allows a void.
+    Later requests of the same attempt are counted in the status that records their outcome
+    (`attempts=` of the other functions): only the first needs its own write, since only "none at
+    all" allows a void. A new attempt after a decline starts over: Pending, its own attempt number
+    (whose key the request is sent under), nothing of the declined attempt's answer kept but its
+    reason in the condition history.
     """
+    if is_new_attempt(payment):
+        return _with(
+            payment,
+            now,
+            phase=Phase.PENDING,
+            attempt=payment.spec.attempt,
+            attempts=1,
+            transaction_id=None,
+            paid=(False, Reason.PAYMENT_PENDING, f"charge requested (attempt {payment.spec.attempt})"),
+            ready=(False, Reason.PAYMENT_PENDING, f"charge requested (attempt {payment.spec.attempt})"),
+        )
     if payment.status.attempts > 0:
         return None
     return _with(
         payment,
         now,
         phase=payment.status.phase or Phase.PENDING,
+        attempt=payment.spec.attempt,
         attempts=1,
         paid=(False, Reason.PAYMENT_PENDING, "charge requested"),
         ready=(False, Reason.PAYMENT_PENDING, "charge requested"),

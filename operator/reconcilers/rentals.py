@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import hashlib
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
@@ -34,7 +35,7 @@ from rental_operator.api import delivery as api_delivery
 from rental_operator.api import payment as api_payment
 from rental_operator.api import purifier as api_purifier
 from rental_operator.api import rental as api_rental
-from rental_operator.reconcilers import conditions, stock
+from rental_operator.reconcilers import billing, conditions, contract, stock
 
 __all__ = [
     "FINALIZER",
@@ -44,6 +45,7 @@ __all__ = [
     "AddFinalizer",
     "CreateDelivery",
     "CreatePayment",
+    "DeletePayment",
     "Event",
     "Facts",
     "Plan",
@@ -51,13 +53,17 @@ __all__ = [
     "RemoveFinalizer",
     "RequestRefund",
     "Reserve",
+    "RetryCharge",
     "StopDelivery",
+    "Transfer",
     "controller_uid",
     "decide",
     "delivery_mismatch",
+    "fee_payment_name",
     "idempotency_key",
     "is_resting",
     "payment_mismatch",
+    "payment_name",
 ]
 
 # Held while the rental may have something to undo (a reserved unit, a charge, a shipment), so that
@@ -70,7 +76,11 @@ DeliveryPhase = api_delivery.DeliveryPhase
 Type = api_conditions.ConditionType
 Reason = api_conditions.Reason
 
-RESTING_PHASES = frozenset({Phase.CONFIRMED, Phase.CANCELLED, Phase.REJECTED})
+RESTING_PHASES = frozenset(
+    {Phase.CONFIRMED, Phase.PAST_DUE, Phase.CANCELLED, Phase.REJECTED, Phase.COMPLETED}
+)
+# A rental in force: paid up, or past due on a monthly charge being retried.
+IN_FORCE = frozenset({Phase.CONFIRMED, Phase.PAST_DUE})
 # How far along each phase is. A decision made on a stale observation (say, a Payment not yet seen
 # after a restart) may suggest an earlier phase than the rental has reached; such a step back is
 # discarded, never written.
@@ -82,9 +92,12 @@ _RANK: dict[Phase | None, float] = {
     # after a deferral is stale and must not reset the deferral's deadline.
     Phase.PAYMENT_DEFERRED: 1.5,
     Phase.CONFIRMED: 2,
+    # Past due and paid up again alternate while the contract runs: neither is a step back.
+    Phase.PAST_DUE: 2,
     Phase.CANCELLING: 3,
     Phase.CANCELLED: 4,
     Phase.REJECTED: 4,
+    Phase.COMPLETED: 4,
 }
 _DELIVERY_RANK = {
     None: 0,
@@ -109,6 +122,8 @@ _PAYMENT_RANK: dict[PaymentPhase | None, float] = {
 _PAYMENT_SETTLED = frozenset({PaymentPhase.DECLINED, PaymentPhase.REFUNDED, PaymentPhase.FAILED})
 # Delivery phases after which the unit is back with the business (or never left).
 _DELIVERY_STOPPED = frozenset({DeliveryPhase.CANCELLED, DeliveryPhase.RETURNED})
+# Delivery phases that mean the unit reached the customer (the withdrawal window runs from then).
+_DELIVERED_ONCE = frozenset({DeliveryPhase.DELIVERED, DeliveryPhase.RETURNING, DeliveryPhase.RETURNED})
 # How often a rental blocked by a stranger under its sibling's name looks again: nothing wakes it when
 # the stranger goes (a deleted Payment or Delivery only leaves the store).
 MISMATCH_RECHECK_SECONDS = 10.0
@@ -136,13 +151,36 @@ class Release:
 
 
 @dataclasses.dataclass(frozen=True)
+class Transfer:
+    """Hand the held unit over to the customer for good: the term is paid up and over."""
+
+    purifier: str
+
+
+@dataclasses.dataclass(frozen=True)
 class CreatePayment:
+    name: str
     spec: api_payment.PaymentSpec
 
 
 @dataclasses.dataclass(frozen=True)
 class RequestRefund:
     """Ask the Payment to give the money back (or, if nothing was charged, to make sure nothing is)."""
+
+    payment: str
+
+
+@dataclasses.dataclass(frozen=True)
+class RetryCharge:
+    """Ask the Payment of a declined monthly charge for another attempt (dunning)."""
+
+    payment: str
+    attempt: int
+
+
+@dataclasses.dataclass(frozen=True)
+class DeletePayment:
+    """Delete a settled Payment whose outcome `status.billing` holds (beyond the history kept)."""
 
     payment: str
 
@@ -164,8 +202,11 @@ Action = (
     | RemoveFinalizer
     | Reserve
     | Release
+    | Transfer
     | CreatePayment
     | RequestRefund
+    | RetryCharge
+    | DeletePayment
     | CreateDelivery
     | StopDelivery
 )
@@ -196,6 +237,12 @@ class Facts:
     # people (see `payment_mismatch`); `payment` (`delivery`) is None then. Never trusted: reported.
     payment_mismatch: str | None = None
     delivery_mismatch: str | None = None
+    # The contract: the rental's own Payments of periods 2 and later, by period, and of its
+    # early-termination fee (`payment` is period 1's, the application's charge), and the settings that
+    # shape billing.
+    charges: Mapping[int, api_payment.Payment] = dataclasses.field(default_factory=dict)
+    fee: api_payment.Payment | None = None
+    terms: contract.Terms = dataclasses.field(default_factory=contract.Terms)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -207,9 +254,32 @@ class Plan:
     requeue_after: float | None = None
 
 
+# A Payment's name is the rental's with a suffix: `-p<period>` or `-fee`. No rental's charge can take
+# another's name (a name ends in one suffix only); past the longest name the API allows, the rental's
+# part is cut and a digest of it keeps the name unique.
+_MAX_NAME = 253
+
+
+def payment_name(rental_name: str, period: int) -> str:
+    """The name of the Payment of the rental's billing period `period` (1: charged at application)."""
+    return _suffixed(rental_name, f"-p{period}")
+
+
+def fee_payment_name(rental_name: str) -> str:
+    """The name of the Payment of the rental's early-termination fee."""
+    return _suffixed(rental_name, "-fee")
+
+
+def _suffixed(rental_name: str, suffix: str) -> str:
+    if len(rental_name) + len(suffix) <= _MAX_NAME:
+        return rental_name + suffix
+    digest = hashlib.sha256(rental_name.encode()).hexdigest()[:10]
+    return f"{rental_name[: _MAX_NAME - len(suffix) - 11].rstrip('.-')}-{digest}{suffix}"
+
+
 def idempotency_key(rental: api_rental.Rental) -> str:
-    """The key of the rental's one charge: the uid never changes, across retries and restarts alike."""
-    return f"rental-{rental.metadata.uid}"
+    """The key of the application's charge (period 1): derived from the uid, the same on every retry."""
+    return billing.period_key(rental.metadata.uid or "", 1)
 
 
 def controller_uid(owner_references: Iterable[Mapping[str, Any]]) -> str | None:
@@ -230,18 +300,25 @@ def payment_mismatch(
     purifier: api_purifier.Purifier | None,
     payment: api_payment.Payment,
     owner_uid: str | None,
+    *,
+    period: int | None = 1,
 ) -> str | None:
-    """Why `payment`, found under the rental's Payment name, is not the rental's charge; None if it is.
+    """Why `payment`, found under the name of the rental's charge for `period` (None: its fee), is not
+    that charge; None if it is.
 
-    The rental's own is controlled by the rental's uid and asks for its charge: its customer, its
-    idempotency key, and its price (as recorded in the rental's status once seen, else the Purifier's
-    fee times the months; a Purifier gone before anything was recorded leaves the price unchecked).
+    The rental's own is controlled by the rental's uid and asks for its charge: its period, its
+    customer, its idempotency key, and its price (the monthly fee as locked in the rental's status once
+    recorded, else the Purifier's; the fee as recorded; a Purifier gone before anything was recorded
+    leaves the price unchecked).
     """
-    spec, price = payment.spec, _recorded_price(rental) or _price(rental, purifier)
+    uid = rental.metadata.uid or ""
+    key = billing.period_key(uid, period) if period is not None else billing.fee_key(uid)
+    spec, price = payment.spec, _recorded_price(rental, period) or _price(purifier, period)
     expected: list[tuple[str, object, object]] = [
         ("spec.rental", spec.rental, rental.metadata.name),
+        ("spec.period", spec.period, period),
         ("spec.customerId", spec.customer_id, rental.spec.customer.id),
-        ("spec.idempotencyKey", spec.idempotency_key, idempotency_key(rental)),
+        ("spec.idempotencyKey", spec.idempotency_key, key),
     ]
     if price is not None:
         expected += [("spec.amount", spec.amount, price[0]), ("spec.currency", spec.currency, price[1])]
@@ -286,19 +363,22 @@ def _mismatch(
     )
 
 
-def _price(rental: api_rental.Rental, purifier: api_purifier.Purifier | None) -> tuple[int, str] | None:
-    """The rental's fee as the Purifier sets it now: the monthly fee times the months."""
-    if purifier is None:
+def _price(purifier: api_purifier.Purifier | None, period: int | None) -> tuple[int, str] | None:
+    """A period's price as the Purifier sets it now (before the rental locked its terms)."""
+    if purifier is None or period is None:
         return None
-    return purifier.spec.monthly_fee * rental.spec.months, purifier.spec.currency
+    return purifier.spec.monthly_fee, purifier.spec.currency
 
 
-def _recorded_price(rental: api_rental.Rental) -> tuple[int, str] | None:
-    """The fee the rental recorded from its Payment: what it was charged even if the Purifier's changed."""
-    summary = rental.status.payment
-    if summary is None or summary.amount is None or summary.currency is None:
+def _recorded_price(rental: api_rental.Rental, period: int | None) -> tuple[int, str] | None:
+    """The price of a charge as the rental's terms fix it: what it is charged even if the Purifier's
+    fee changed since the application."""
+    terms = rental.status.billing
+    if terms is None:
         return None
-    return summary.amount, summary.currency
+    if period is None:
+        return (terms.fee_amount, terms.currency) if terms.fee_amount else None
+    return terms.monthly_fee, terms.currency
 
 
 def is_resting(status: api_rental.RentalStatus) -> bool:
@@ -377,11 +457,44 @@ class _Builder:
         self.status.message = message
 
     def _history(
-        self, kind: Literal["Rental", "Delivery"], phase: str, at: datetime.datetime, message: str
+        self,
+        kind: Literal["Rental", "Delivery", "Billing"],
+        phase: str,
+        at: datetime.datetime,
+        message: str,
+        **details: object,
     ) -> None:
         last = self.status.history[-1].seq if self.status.history else 0
-        entry = api_rental.HistoryEntry(kind=kind, phase=phase, at=at, message=message, seq=last + 1)
+        entry = api_rental.HistoryEntry.model_validate(
+            {"kind": kind, "phase": phase, "at": at, "message": message, "seq": last + 1, **details}
+        )
         self.status.history = [*self.status.history, entry][-api_rental.HISTORY_LIMIT :]
+
+    def billing_event(self, notice: contract.Notice) -> None:
+        """A billing event the customer is told about: a history entry (one text) and an Event."""
+        self._history(
+            "Billing",
+            notice.phase,
+            self.facts.now,
+            notice.message,
+            period=notice.period,
+            amount=notice.amount,
+            due_at=notice.at,
+        )
+        warning = notice.phase == "ChargeDeclined"
+        self.events.append(Event("Warning" if warning else "Normal", notice.phase, notice.message))
+
+    def wait_until(self, when: datetime.datetime) -> None:
+        """Look again at `when` (a due date, a retry, the term's end) even if nothing else happens."""
+        delay = max((when - self.facts.now).total_seconds(), 0.0)
+        self.requeue_after = delay if self.requeue_after is None else min(self.requeue_after, delay)
+
+    @property
+    def own_payments(self) -> list[api_payment.Payment]:
+        """Every charge of the rental observed: the application's, the later periods', the fee."""
+        facts = self.facts
+        found = [facts.payment, *facts.charges.values(), facts.fee]
+        return [payment for payment in found if payment is not None]
 
     def act(self, action: Action, event: Event | None = None) -> None:
         self.actions.append(action)
@@ -403,11 +516,14 @@ class _Builder:
         return Plan(tuple(self.actions), self.status, tuple(self.events), self.requeue_after)
 
     def _mirror_siblings(self) -> None:
-        payment, delivery = self.facts.payment, self.facts.delivery
-        previous_payment = self.status.payment.phase if self.status.payment else None
-        if payment is not None and _PAYMENT_RANK[payment.status.phase] >= _PAYMENT_RANK[previous_payment]:
+        delivery = self.facts.delivery
+        payment = max(self.own_payments, key=_charge_order, default=None)
+        recorded = self.status.payment
+        if payment is not None and _newer_charge(payment, recorded):
             self.status.payment = api_rental.PaymentSummary(
                 name=payment.metadata.name,
+                period=payment.spec.period,
+                fee=True if payment.spec.period is None else None,
                 phase=payment.status.phase or PaymentPhase.PENDING,
                 amount=payment.spec.amount,
                 currency=payment.spec.currency,
@@ -423,6 +539,23 @@ class _Builder:
             self.status.delivery = api_rental.DeliverySummary(
                 name=delivery.metadata.name, phase=phase, tracking_number=delivery.status.tracking_number
             )
+
+
+def _charge_order(payment: api_payment.Payment) -> int:
+    """Charges in the order they are made: period by period, the fee last (it ends the contract)."""
+    return payment.spec.period if payment.spec.period is not None else api_payment.MAX_PERIOD + 1
+
+
+def _newer_charge(payment: api_payment.Payment, recorded: api_rental.PaymentSummary | None) -> bool:
+    """Whether `payment` should replace the recorded summary: a later charge, or the same one further on
+    (a stale view of a charge, or an older charge seen again, never moves the summary back)."""
+    if recorded is None:
+        return True
+    recorded_order = api_payment.MAX_PERIOD + 1 if recorded.fee else (recorded.period or 1)
+    order = _charge_order(payment)
+    if order != recorded_order:
+        return order > recorded_order
+    return _PAYMENT_RANK[payment.status.phase] >= _PAYMENT_RANK[recorded.phase]
 
 
 _DELIVERY_PATH = (
@@ -455,19 +588,31 @@ def decide(facts: Facts) -> Plan:
     b = _Builder(facts)
     rental = facts.rental
     deleting = rental.metadata.deletion_timestamp is not None
+    terms = b.status.billing
 
+    if b.status.phase is Phase.COMPLETED:
+        # The unit is the customer's and every charge stays paid: nothing to undo, even on deletion.
+        if b.held:
+            b.act(Transfer(rental.spec.purifier))
+        if deleting:
+            b.act(RemoveFinalizer())
+        return b.plan()
     if b.status.phase in (Phase.REJECTED, Phase.CANCELLED):
         _compensate(b)
         if deleting and _settled(b):
             b.act(RemoveFinalizer())
         return b.plan()
-    if rental.spec.cancelled or deleting:
+    if rental.spec.cancelled or deleting or (terms is not None and terms.ending is not None):
         return _cancel(b, deleting).plan()
-    if facts.payment is None and facts.payment_mismatch is not None:
-        # A stranger under the Payment's name: the rental cannot create its own, and must not take it
+    if facts.payment_mismatch is not None and (facts.payment is None or _in_force(b)):
+        # A stranger under a Payment's name: the rental cannot create its own, and must not take it
         # for its charge. Report and wait; a unit already held stays held, nothing new is reserved.
         b.condition(Type.READY, False, Reason.PAYMENT_MISMATCH, facts.payment_mismatch)
         return _mismatch_reported(b, Type.PAID, Reason.PAYMENT_MISMATCH, facts.payment_mismatch).plan()
+    if _in_force(b):
+        # Period 1 is paid and folded into status.billing: the contract runs on from there, whether or
+        # not the application's Payment is still kept.
+        return _confirmed(b).plan()
     if facts.payment is not None and facts.payment.spec.refund:
         # Only a cancellation or a rejection asks for a refund, and this rental is not cancelled: it
         # was rejected (its deferral expired) by a pass whose Rejected write was then lost (a crash,
@@ -518,18 +663,15 @@ def decide(facts: Facts) -> Plan:
             f"one unit of {rental.spec.purifier} is held for this rental",
         )
     if facts.payment is None:
-        price = _price(rental, facts.purifier)
-        assert price is not None  # held, see above
-        spec = api_payment.PaymentSpec(
-            rental=b.name,
-            amount=price[0],
-            currency=price[1],
-            customer_id=rental.spec.customer.id,
-            idempotency_key=idempotency_key(rental),
-        )
+        assert facts.purifier is not None  # held, see above
+        # The terms are locked now, with the first charge: the Purifier's fee and rules as they are
+        # at application are the rental's for its whole term.
+        if b.status.billing is None:
+            b.status.billing = contract.lock(facts.purifier.spec, rental.spec.months)
+        spec = _charge_spec(b, 1, b.status.billing.monthly_fee)
         b.act(
-            CreatePayment(spec),
-            Event("Normal", "PaymentRequested", f"charging {spec.amount} {spec.currency}"),
+            CreatePayment(payment_name(b.name, 1), spec),
+            Event("Normal", "PaymentRequested", f"charging {spec.amount} {spec.currency} for month 1"),
         )
         return _awaiting_payment(b).plan()
 
@@ -550,6 +692,27 @@ def decide(facts: Facts) -> Plan:
             # Refunding or Refunded while the rental is neither cancelled nor rejected: only a stale
             # observation can show this; wait for the next one rather than guess.
             return b.plan()
+
+
+def _in_force(b: _Builder) -> bool:
+    """Whether the contract runs: period 1 paid (the anchor set) and the rental not ended."""
+    terms = b.status.billing
+    return terms is not None and terms.anchor is not None and b.status.phase in IN_FORCE
+
+
+def _charge_spec(b: _Builder, period: int | None, amount: int) -> api_payment.PaymentSpec:
+    """The Payment of a period's charge (None: the early-termination fee), at the locked terms."""
+    uid = b.rental.metadata.uid or ""
+    terms = b.status.billing
+    assert terms is not None  # locked at application, before the first charge
+    return api_payment.PaymentSpec(
+        rental=b.name,
+        period=period,
+        amount=amount,
+        currency=terms.currency,
+        customer_id=b.rental.spec.customer.id,
+        idempotency_key=billing.period_key(uid, period) if period is not None else billing.fee_key(uid),
+    )
 
 
 def _awaiting_payment(b: _Builder) -> _Builder:
@@ -593,12 +756,11 @@ def _deferred(b: _Builder) -> _Builder:
 
 
 def _confirmed(b: _Builder) -> _Builder:
+    """In force: ship the unit, run the contract (charges, dunning, the term's end), say where it stands."""
     facts, rental = b.facts, b.rental
     b.status.deferred_until = None
-    transaction = facts.payment.status.transaction_id if facts.payment else None
-    b.condition(Type.PAID, True, Reason.PAYMENT_APPROVED, f"charged; transaction {transaction}")
     stranger = facts.delivery_mismatch if facts.delivery is None else None
-    if facts.delivery is None and stranger is None:
+    if facts.delivery is None and stranger is None and b.status.delivery is None:
         spec = api_delivery.DeliverySpec(
             rental=b.name,
             purifier=rental.spec.purifier,
@@ -611,6 +773,8 @@ def _confirmed(b: _Builder) -> _Builder:
         pass  # reported below, once the phase has its message
     elif phase in (DeliveryPhase.SHIPPING, DeliveryPhase.DELIVERED):
         tracking = facts.delivery.status.tracking_number if facts.delivery else None
+        if tracking is None and b.status.delivery is not None:
+            tracking = b.status.delivery.tracking_number
         reason = Reason.SHIPPING if phase is DeliveryPhase.SHIPPING else Reason.DELIVERED
         b.condition(Type.DELIVERY_STARTED, True, reason, f"tracking number {tracking}")
     elif phase in _DELIVERY_STOPPED:
@@ -618,11 +782,157 @@ def _confirmed(b: _Builder) -> _Builder:
         b.condition(Type.DELIVERY_STARTED, False, reason, "the shipment was stopped by the carrier")
     else:
         b.condition(Type.DELIVERY_STARTED, False, Reason.DELIVERY_PENDING, "the shipment is being created")
-    b.condition(Type.READY, True, Reason.CONFIRMED, "paid; the rental is in force")
-    b.phase(Phase.CONFIRMED, "paid; delivery started")
+
+    step = _run_contract(b)
+    if isinstance(step, contract.EndForNonPayment):
+        assert b.status.billing is not None
+        b.status.billing = b.status.billing.model_copy(
+            update={"ending": api_rental.Ending.NON_PAYMENT, "ending_at": facts.now}
+        )
+        return _cancel(b, deleting=False)
+    if isinstance(step, contract.Complete) and phase is DeliveryPhase.DELIVERED:
+        return _complete(b)
+
+    terms = b.status.billing
+    assert terms is not None  # set by _run_contract
+    if terms.past_due is not None:
+        due = terms.past_due
+        when = due.next_attempt_at.date().isoformat() if due.next_attempt_at else "soon"
+        b.condition(
+            Type.PAID,
+            False,
+            Reason.CHARGE_DECLINED,
+            f"the charge for month {due.period} was declined {due.attempts} time(s); next attempt {when}",
+        )
+        b.condition(Type.READY, True, Reason.CONFIRMED, "in force; a monthly charge is past due")
+        b.phase(
+            Phase.PAST_DUE,
+            f"the charge for month {due.period} was declined; it is tried again on {when}",
+            warning=True,
+        )
+    else:
+        transaction = b.status.payment.transaction_id if b.status.payment else None
+        latest = max(b.own_payments, key=_charge_order, default=None)
+        if latest is not None and latest.status.phase is PaymentPhase.APPROVED:
+            transaction = latest.status.transaction_id
+        if terms.periods_paid <= 1:
+            b.condition(Type.PAID, True, Reason.PAYMENT_APPROVED, f"charged; transaction {transaction}")
+        else:
+            b.condition(
+                Type.PAID,
+                True,
+                Reason.PAID_UP,
+                f"{terms.periods_paid} of {terms.periods_total} months paid; last transaction {transaction}",
+            )
+        b.condition(Type.READY, True, Reason.CONFIRMED, "paid; the rental is in force")
+        b.phase(Phase.CONFIRMED, "paid; delivery started")
     if stranger is not None:
         # Paid and in force, but its shipment's name is taken: ship nothing until the stranger is gone.
         _mismatch_reported(b, Type.DELIVERY_STARTED, Reason.DELIVERY_MISMATCH, stranger)
+    _prune(b)
+    return b
+
+
+def _locked_terms(b: _Builder) -> api_rental.Billing:
+    """The rental's terms; for one whose status lost them (a write lost after the first charge was
+    created), rebuilt from what the first charge asks and the Purifier's rules."""
+    if b.status.billing is not None:
+        return b.status.billing
+    payment, purifier = b.facts.payment, b.facts.purifier
+    assert payment is not None  # in force without terms only right after period 1 was approved
+    spec = purifier.spec if purifier is not None else None
+    return api_rental.Billing(
+        monthly_fee=payment.spec.amount,
+        currency=payment.spec.currency,
+        mandatory_months=spec.mandatory_months if spec else 0,
+        early_termination_percent=spec.early_termination_percent if spec else 0,
+        periods_total=b.rental.spec.months,
+    )
+
+
+def _run_contract(b: _Builder) -> contract.Step | None:
+    """Fold the charges into status.billing, tell the customer what happened, and act on the next step
+    (charge a due period, retry a declined one, wait); the steps that end the contract go back to
+    the caller."""
+    facts = b.facts
+    terms = _locked_terms(b)
+    if terms.anchor is None:
+        first = facts.payment
+        assert first is not None and first.status.phase is PaymentPhase.APPROVED
+        terms = contract.start(
+            facts.terms,
+            terms,
+            approved_at=first.status.approved_at or facts.now,
+            amount=first.spec.amount,
+            months=b.rental.spec.months,
+        )
+    charges: dict[int, api_payment.Payment] = dict(facts.charges)
+    if facts.payment is not None:
+        charges[1] = facts.payment
+    folded = contract.fold(facts.terms, terms, months=b.rental.spec.months, payments=charges, now=facts.now)
+    terms = folded.billing
+    if terms.withdrawal_ends_at is None and b.delivery_phase in _DELIVERED_ONCE:
+        delivered_at = facts.delivery.status.delivered_at if facts.delivery else None
+        terms = terms.model_copy(
+            update={"withdrawal_ends_at": (delivered_at or facts.now) + facts.terms.withdrawal}
+        )
+    b.status.billing = terms
+    for notice in folded.notices:
+        b.billing_event(notice)
+    match folded.step:
+        case contract.Charge(period=period, amount=amount):
+            spec = _charge_spec(b, period, amount)
+            b.act(
+                CreatePayment(payment_name(b.name, period), spec),
+                Event("Normal", "PaymentRequested", f"charging {amount} {spec.currency} for month {period}"),
+            )
+        case contract.Retry(period=period, attempt=attempt):
+            b.act(
+                RetryCharge(payment_name(b.name, period), attempt),
+                Event("Normal", "ChargeRetried", f"charging month {period} again (attempt {attempt})"),
+            )
+        case contract.Wait(until=until):
+            b.wait_until(until)
+    return folded.step
+
+
+def _prune(b: _Builder) -> None:
+    """Delete settled charges beyond the history kept, once nothing can ask for them back.
+
+    A charge is settled for good once paid and folded into status.billing and the withdrawal window
+    is closed (a withdrawal refunds every charge, so until then each must stay to be refunded).
+    """
+    terms = b.status.billing
+    if terms is None or terms.withdrawal_ends_at is None or b.facts.now < terms.withdrawal_ends_at:
+        return
+    settled = sorted(
+        (
+            payment
+            for payment in b.own_payments
+            if payment.spec.period is not None
+            and payment.spec.period <= terms.periods_paid
+            and payment.status.phase is PaymentPhase.APPROVED
+            and not payment.spec.refund
+        ),
+        key=_charge_order,
+    )
+    for payment in settled[: max(len(settled) - b.facts.terms.history, 0)]:
+        b.act(DeletePayment(payment.metadata.name or ""))
+
+
+def _complete(b: _Builder) -> _Builder:
+    """Every period paid and the term over: the unit becomes the customer's, nothing is collected."""
+    terms = b.status.billing
+    assert terms is not None
+    if b.held:
+        b.act(
+            Transfer(b.rental.spec.purifier),
+            Event("Normal", "OwnershipTransferred", "the unit now belongs to the customer"),
+        )
+    b.condition(Type.STOCK_RESERVED, False, Reason.TRANSFERRED, "the unit now belongs to the customer")
+    b.condition(Type.PAID, True, Reason.PAID_UP, f"all {terms.periods_total} months paid")
+    b.condition(Type.READY, False, Reason.COMPLETED, "the term is over and fully paid")
+    b.phase(Phase.COMPLETED, "every month is paid and the term is over: the unit is now yours")
     return b
 
 
@@ -646,41 +956,142 @@ def _reject(b: _Builder, type_: str, reason: str, message: str) -> _Builder:
     return b
 
 
-def _cancel(b: _Builder, deleting: bool) -> _Builder:
-    """Cancellation (spec.cancelled or deletion) of a rental that may be in force.
+def _ending(b: _Builder, deleting: bool) -> api_rental.Ending | None:
+    """How a contract in force ends, decided once, at the first pass that sees the cancellation: a
+    withdrawal before delivery or within the withdrawal window, a termination after it. None for a
+    rental never in force (everything is undone, as for a withdrawal)."""
+    terms = b.status.billing
+    if terms is None or terms.anchor is None:
+        return None
+    if terms.ending is not None:
+        return terms.ending
+    ends = terms.withdrawal_ends_at
+    if ends is None and b.delivery_phase in _DELIVERED_ONCE:
+        delivered_at = b.facts.delivery.status.delivered_at if b.facts.delivery else None
+        ends = (delivered_at or b.facts.now) + b.facts.terms.withdrawal
+    withdrawable = ends is None or b.facts.now < ends
+    ending = api_rental.Ending.WITHDRAWAL if withdrawable else api_rental.Ending.TERMINATION
+    fee = 0
+    if ending is api_rental.Ending.TERMINATION:
+        fee = billing.early_termination_fee(
+            monthly_fee=terms.monthly_fee,
+            mandatory_months=terms.mandatory_months,
+            percent=terms.early_termination_percent,
+            periods_paid=terms.periods_paid,
+        )
+    b.status.billing = terms.model_copy(
+        update={
+            "ending": ending,
+            "ending_at": b.facts.now,
+            "fee_amount": fee or None,
+            "withdrawal_ends_at": ends,
+            "next_charge_at": None,
+            "past_due": None,
+        }
+    )
+    return ending
 
-    Order: stop the delivery and ask for the refund at once (neither depends on the other, and a
-    shipment stopped early costs least); give the unit back to stock only once the delivery is stopped
-    or returned, because until then the unit is not physically back; `Cancelled` once all three hold.
+
+def _cancel(b: _Builder, deleting: bool) -> _Builder:
+    """Cancellation (spec.cancelled, deletion, or the end of a contract for non-payment).
+
+    Order: stop the delivery and settle the money at once (neither depends on the other, and a
+    shipment stopped early costs least): refund every charge for a withdrawal; for a termination stop
+    billing (a charge in flight is given back) and charge the early-termination fee once; for
+    non-payment nothing. The unit goes back to stock only once the delivery is stopped or returned,
+    because until then it is not physically back; `Cancelled` once all of it holds.
     """
+    ending = _ending(b, deleting)
+    terms = b.status.billing
     why = "rental deleted" if deleting else "cancelled by the customer"
-    if b.status.phase is not None or b.held or b.facts.payment or b.facts.delivery:
-        b.phase(Phase.CANCELLING, f"{why}: refunding, stopping delivery, releasing the unit")
+    if ending is api_rental.Ending.NON_PAYMENT:
+        why = "the monthly charge stayed unpaid after every retry"
+    if b.status.phase is not None or b.held or b.own_payments or b.facts.delivery:
+        b.phase(Phase.CANCELLING, _cancelling_message(why, ending, terms))
         b.condition(Type.READY, False, Reason.CANCELLING, why)
     _compensate(b)
+    if terms is not None:
+        refunded = sum(
+            payment.spec.amount
+            for payment in b.own_payments
+            if payment.status.phase is PaymentPhase.REFUNDED and payment.status.approved_at is not None
+        )
+        if refunded > terms.refunded_amount:
+            b.status.billing = terms = terms.model_copy(update={"refunded_amount": refunded})
     if _settled(b):
-        if b.facts.payment is not None and b.payment_phase is PaymentPhase.REFUNDED:
-            b.condition(Type.PAID, False, Reason.REFUNDED, "the fee was refunded")
+        match ending:
+            case api_rental.Ending.TERMINATION:
+                assert terms is not None
+                b.condition(
+                    Type.PAID,
+                    False,
+                    Reason.TERMINATED,
+                    f"billing stopped after {terms.periods_paid} of {terms.periods_total} months"
+                    + (
+                        f"; early-termination fee {terms.fee_amount} {terms.currency}"
+                        if terms.fee_amount
+                        else ""
+                    ),
+                )
+                done = f"{why}; billing stopped and the unit was collected"
+            case api_rental.Ending.NON_PAYMENT:
+                b.condition(Type.PAID, False, Reason.NON_PAYMENT, why)
+                done = "ended for non-payment; the unit was collected"
+            case _:
+                if any(p.status.phase is PaymentPhase.REFUNDED for p in b.own_payments):
+                    b.condition(Type.PAID, False, Reason.REFUNDED, "the fee was refunded")
+                done = f"{why}; everything was undone"
         b.condition(Type.READY, False, Reason.CANCELLED, f"{why}; nothing is charged or held")
-        b.phase(Phase.CANCELLED, f"{why}; everything was undone")
+        b.phase(Phase.CANCELLED, done)
         if deleting:
             b.act(RemoveFinalizer())
     return b
 
 
+def _cancelling_message(why: str, ending: api_rental.Ending | None, terms: api_rental.Billing | None) -> str:
+    match ending:
+        case api_rental.Ending.TERMINATION:
+            fee = (
+                f" and charging the early-termination fee of {terms.fee_amount} {terms.currency}"
+                if terms is not None and terms.fee_amount
+                else ""
+            )
+            return f"{why} after the withdrawal period: billing stopped; collecting the unit{fee}"
+        case api_rental.Ending.NON_PAYMENT:
+            return f"{why}: the contract ends and the unit is collected; nothing is refunded"
+        case api_rental.Ending.WITHDRAWAL:
+            return f"{why} within the withdrawal period: refunding every charge, stopping delivery"
+    return f"{why}: refunding, stopping delivery, releasing the unit"
+
+
+def _keeps_paid(b: _Builder) -> bool:
+    """Whether charges already paid stay paid: a termination or non-payment, not a withdrawal."""
+    terms = b.status.billing
+    return terms is not None and terms.ending in (
+        api_rental.Ending.TERMINATION,
+        api_rental.Ending.NON_PAYMENT,
+    )
+
+
 def _compensate(b: _Builder) -> None:
     """Undo whatever is still in effect; each step only if there is something to undo."""
-    payment, delivery = b.facts.payment, b.facts.delivery
+    delivery = b.facts.delivery
     if delivery is not None and not delivery.spec.cancelled and b.delivery_phase not in _DELIVERY_STOPPED:
         b.act(
             StopDelivery(delivery.metadata.name or ""),
             Event("Normal", "DeliveryStopping", "stopping the delivery"),
         )
-    if payment is not None and not payment.spec.refund and b.payment_phase not in _PAYMENT_SETTLED:
+    keeps_paid = _keeps_paid(b)
+    for payment in b.own_payments:
+        if payment is b.facts.fee or payment.spec.refund or payment.status.phase in _PAYMENT_SETTLED:
+            continue
+        if keeps_paid and payment.status.phase is PaymentPhase.APPROVED:
+            continue  # a period paid stays paid; only a charge in flight is given back
         b.act(
             RequestRefund(payment.metadata.name or ""),
-            Event("Normal", "RefundRequested", "refunding the fee"),
+            Event("Normal", "RefundRequested", f"refunding {payment.spec.amount} {payment.spec.currency}"),
         )
+    _charge_fee(b)
     unit_is_back = delivery is None or b.delivery_phase in _DELIVERY_STOPPED
     if b.held and unit_is_back:
         b.act(
@@ -693,8 +1104,52 @@ def _compensate(b: _Builder) -> None:
         b.condition(Type.STOCK_RESERVED, False, Reason.RELEASED, "the unit went back to stock")
 
 
+def _charge_fee(b: _Builder) -> None:
+    """The early-termination fee: charged once (its own key), and the customer told once it is paid."""
+    terms, fee = b.status.billing, b.facts.fee
+    if terms is None or not terms.fee_amount or terms.ending is not api_rental.Ending.TERMINATION:
+        return
+    if fee is None:
+        if b.facts.payment_mismatch is None:
+            spec = _charge_spec(b, None, terms.fee_amount)
+            b.act(
+                CreatePayment(fee_payment_name(b.name), spec),
+                Event(
+                    "Normal",
+                    "FeeRequested",
+                    f"charging the early-termination fee of {spec.amount} {spec.currency}",
+                ),
+            )
+        return
+    told = (
+        b.rental.status.payment is not None
+        and b.rental.status.payment.fee
+        and (b.rental.status.payment.phase is PaymentPhase.APPROVED)
+    )
+    if fee.status.phase is PaymentPhase.APPROVED and not told:
+        b.billing_event(
+            contract.Notice("FeeCharged", "the early-termination fee was charged", amount=fee.spec.amount)
+        )
+
+
 def _settled(b: _Builder) -> bool:
-    """Nothing is charged, shipped or held for the rental any more."""
-    payment_done = b.facts.payment is None or b.payment_phase in _PAYMENT_SETTLED
+    """Nothing is charged (beyond what stays paid), shipped or held for the rental any more."""
+    keeps_paid = _keeps_paid(b)
+    for payment in b.own_payments:
+        if payment is b.facts.fee:
+            if payment.status.phase not in (PaymentPhase.APPROVED, *_PAYMENT_SETTLED):
+                return False
+        elif payment.status.phase not in _PAYMENT_SETTLED and not (
+            keeps_paid and payment.status.phase is PaymentPhase.APPROVED and not payment.spec.refund
+        ):
+            return False
+    terms = b.status.billing
+    if (
+        terms is not None
+        and terms.fee_amount
+        and terms.ending is api_rental.Ending.TERMINATION
+        and b.facts.fee is None
+    ):
+        return False  # the fee is still to be charged
     delivery_done = b.facts.delivery is None or b.delivery_phase in _DELIVERY_STOPPED
-    return payment_done and delivery_done and not b.held
+    return delivery_done and not b.held

@@ -154,12 +154,12 @@ BAD = [
         setup=(_rental(),),
     ),
     Bad(
-        # Charged for one term, keeping the unit for a longer one.
-        "rental-months-changed",
-        _rental(months=60),
+        # A term is agreed: shortening it would skip months owed (raising it is billed monthly).
+        "rental-months-lowered",
+        _rental(months=12),
         "spec.months",
-        "spec.months is immutable",
-        setup=(_rental(months=1),),
+        "spec.months cannot be lowered",
+        setup=(_rental(months=24),),
     ),
     Bad(
         "rental-uncancelled",
@@ -281,8 +281,10 @@ def test_status_subresource_is_validated(kubectl: Kubectl, namespace: str) -> No
 def test_cancelling_is_allowed(kubectl: Kubectl, namespace: str) -> None:
     kubectl("apply", "-n", namespace, "-f", "-", input=_yaml(_rental()))
     kubectl("apply", "-n", namespace, "-f", "-", input=_yaml(_rental(cancelled=True)))
-    # The customer's contact details may change; the terms may not (see BAD).
-    moved = _rental(cancelled=True, customer=_customer(phone="+821098765432"))
+    # The customer's contact details may change, and the term be raised (billed monthly); the rest of
+    # the terms may not (see BAD).
+    kubectl("apply", "-n", namespace, "-f", "-", input=_yaml(_rental(cancelled=True, months=24)))
+    moved = _rental(cancelled=True, months=24, customer=_customer(phone="+821098765432"))
     kubectl("apply", "-n", namespace, "-f", "-", input=_yaml(moved))
 
 

@@ -23,11 +23,17 @@ cluster-wide or per watched namespace.
   resources: ["rentals/status"]
   verbs: ["get", "update", "patch"]
 # Payments and Deliveries are created by the operator for each rental (owned by it, so garbage
-# collection removes them with the Rental: no delete needed), watched, and patched to ask for a
-# refund (spec.refund) or a cancellation (spec.cancelled).
+# collection removes them with the Rental), watched, and patched to ask for a refund (spec.refund), a
+# retry of a declined monthly charge (spec.attempt) or a cancellation (spec.cancelled).
 - apiGroups: ["rental.purifier.io"]
   resources: ["payments", "deliveries"]
   verbs: ["get", "list", "watch", "create", "patch"]
+# A rental keeps at most RENTAL_PAYMENT_HISTORY settled Payments: older ones are deleted once their
+# outcome is in the Rental's status.billing, so a 60-month contract does not keep 60 objects. Only
+# Payments, and each delete is guarded by the uid it was decided on.
+- apiGroups: ["rental.purifier.io"]
+  resources: ["payments"]
+  verbs: ["delete"]
 # Their status records what the partner systems answered.
 - apiGroups: ["rental.purifier.io"]
   resources: ["payments/status", "deliveries/status"]

@@ -404,3 +404,38 @@ def test_a_refund_without_a_transaction_waits_for_a_person() -> None:
     assert outcome.retry_after is None
     assert outcome.status.phase == "Refunding"
     assert outcome.status.last_error == "approved charge has no transaction id"
+
+
+# --- dunning: a declined monthly charge is tried again as an attempt of its own -------------------------
+def _declined(*, asked: int, done: int | None = 1, refund: bool = False) -> api_payment.Payment:
+    payment = _payment(
+        "Declined", attempts=1, transaction="tx-declined", last_error="insufficient_funds", refund=refund
+    )
+    spec = payment.spec.model_copy(update={"attempt": asked, "period": 2})
+    status = payment.status.model_copy(update={"attempt": done})
+    return payment.model_copy(update={"spec": spec, "status": status})
+
+
+def test_a_declined_charge_is_charged_again_only_when_its_rental_asks_for_another_attempt() -> None:
+    assert payments.next_call(_declined(asked=1)) is None
+    assert payments.next_call(_declined(asked=2)) is Call.CHARGE
+    # Asked for, then cancelled: a refund of a declined charge is nothing to do.
+    assert payments.next_call(_declined(asked=2, refund=True)) is None
+    # Made already (the attempt the status describes is the one asked for).
+    assert payments.next_call(_declined(asked=2, done=2)) is None
+
+
+def test_a_new_attempt_starts_over_pending_under_its_own_number() -> None:
+    status = payments.charge_starting(_declined(asked=2), NOW)
+    assert status is not None
+    assert (status.phase, status.attempt, status.attempts, status.transaction_id) == ("Pending", 2, 1, None)
+    assert _conditions(status)["Paid"] == ("False", "PaymentPending")
+    # Its later requests (a lost answer asked again) count within the attempt; no second write-ahead.
+    started = _declined(asked=2).model_copy(update={"status": status})
+    assert payments.charge_starting(started, NOW) is None
+    assert payments.next_call(started) is Call.CHARGE
+
+
+def test_the_first_write_ahead_records_attempt_1() -> None:
+    status = payments.charge_starting(_payment(), NOW)
+    assert status is not None and (status.attempt, status.attempts) == (1, 1)

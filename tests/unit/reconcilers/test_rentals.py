@@ -28,7 +28,7 @@ TIMEOUT = datetime.timedelta(hours=1)
 
 NAME = "r1"
 PURIFIER = "aquapure-300"
-PAYMENT = "r1-payment"
+PAYMENT = rentals.payment_name(NAME, 1)  # "r1-p1"
 DELIVERY = "r1-delivery"
 ADDRESS = "12 Teheran-ro, Gangnam-gu, Seoul"
 FEE = 89_700
@@ -110,7 +110,7 @@ def _payment(
     refund: bool = False,
     transaction: str | None = None,
     last_error: str | None = None,
-    amount: int = FEE * 12,
+    amount: int = FEE,
 ) -> api_payment.Payment:
     status: dict[str, Any] = {"attempts": attempts}
     if phase is not None:
@@ -127,7 +127,8 @@ def _payment(
                 "amount": amount,
                 "currency": "KRW",
                 "customerId": "cust-7",
-                "idempotencyKey": "rental-uid-1",
+                "idempotencyKey": "rental-uid-1-p1",
+                "period": 1,
                 "refund": refund,
             },
             "status": status,
@@ -210,11 +211,16 @@ UNTIL_LATER = NOW + datetime.timedelta(minutes=10)
 UNTIL_PASSED = NOW - datetime.timedelta(seconds=1)
 
 
+# The terms the first pass locked (the Purifier's fee and rules at application).
+TERMS = {"monthlyFee": FEE, "currency": "KRW", "periodsTotal": 12, "earlyTerminationPercent": 10}
+
+
 def _awaiting() -> dict[str, Any]:
     return {
         "phase": "AwaitingPayment",
         "observedGeneration": 1,
-        "payment": {"name": PAYMENT, "phase": "Pending", "amount": FEE * 12, "currency": "KRW"},
+        "billing": dict(TERMS),
+        "payment": {"name": PAYMENT, "phase": "Pending", "amount": FEE, "currency": "KRW"},
         "conditions": [
             _cond("Paid", "False", "PaymentPending"),
             _cond("Ready", "False", "AwaitingPayment"),
@@ -228,8 +234,9 @@ def _deferred(until: datetime.datetime) -> dict[str, Any]:
     return {
         "phase": "PaymentDeferred",
         "observedGeneration": 1,
+        "billing": dict(TERMS),
         "deferredUntil": _ts(until),
-        "payment": {"name": PAYMENT, "phase": "Deferred", "amount": FEE * 12, "currency": "KRW"},
+        "payment": {"name": PAYMENT, "phase": "Deferred", "amount": FEE, "currency": "KRW"},
         "conditions": [
             _cond("Paid", "False", "PaymentDeferred"),
             _cond("Ready", "False", "PaymentDeferred"),
@@ -266,7 +273,7 @@ def _confirmed(delivery: str | None = None, *, phase: str = "Confirmed") -> dict
         "payment": {
             "name": PAYMENT,
             "phase": "Approved",
-            "amount": FEE * 12,
+            "amount": FEE,
             "currency": "KRW",
             "transactionId": "tx-1",
         },
@@ -292,7 +299,7 @@ def _rejected() -> dict[str, Any]:
     return {
         "phase": "Rejected",
         "observedGeneration": 1,
-        "payment": {"name": PAYMENT, "phase": "Deferred", "amount": FEE * 12, "currency": "KRW"},
+        "payment": {"name": PAYMENT, "phase": "Deferred", "amount": FEE, "currency": "KRW"},
         "conditions": [
             _cond("Paid", "False", "DeferralExpired"),
             _cond("Ready", "False", "Rejected"),
@@ -342,10 +349,11 @@ def _events(plan: rentals.Plan) -> list[tuple[str, str]]:
 
 _PAYMENT_SPEC = api_payment.PaymentSpec(
     rental=NAME,
-    amount=FEE * 12,
+    period=1,
+    amount=FEE,
     currency="KRW",
     customer_id="cust-7",
-    idempotency_key="rental-uid-1",
+    idempotency_key="rental-uid-1-p1",
 )
 _DELIVERY_SPEC = api_delivery.DeliverySpec(
     rental=NAME, purifier=PURIFIER, address=ADDRESS, customer_id="cust-7"
@@ -387,7 +395,7 @@ CASES = [
     Case(
         "reserved: charge the fee",
         _facts(_rental()),
-        (rentals.CreatePayment(_PAYMENT_SPEC),),
+        (rentals.CreatePayment(PAYMENT, _PAYMENT_SPEC),),
         "AwaitingPayment",
         {
             "StockReserved": ("True", "Reserved"),
@@ -1223,24 +1231,48 @@ def test_decide_does_not_modify_what_it_is_given(case: Case) -> None:
     ("fee", "months", "currency"),
     [(FEE, 12, "KRW"), (39_000, 1, "KRW"), (2_999, 7, "USD"), (1_500, 60, "JPY")],
 )
-def test_payment_is_fee_times_months_in_the_purifier_currency(fee: int, months: int, currency: str) -> None:
-    facts = _facts(_rental(months=months), purifier=_purifier(holders=[NAME], fee=fee, currency=currency))
-    plan = rentals.decide(facts)
+def test_the_first_charge_is_one_months_fee_and_the_terms_are_locked(
+    fee: int, months: int, currency: str
+) -> None:
+    purifier = _purifier(holders=[NAME], fee=fee, currency=currency)
+    plan = rentals.decide(_facts(_rental(months=months), purifier=purifier))
 
     (action,) = plan.actions
-    assert isinstance(action, rentals.CreatePayment)
-    assert action.spec == api_payment.PaymentSpec(
-        rental=NAME,
-        amount=fee * months,
+    assert action == rentals.CreatePayment(
+        PAYMENT,
+        api_payment.PaymentSpec(
+            rental=NAME,
+            period=1,
+            amount=fee,
+            currency=currency,
+            customer_id="cust-7",
+            idempotency_key="rental-uid-1-p1",
+            refund=False,
+        ),
+    )
+    assert plan.status.billing == api_rental.Billing(
+        monthly_fee=fee,
         currency=currency,
-        customer_id="cust-7",
-        idempotency_key="rental-uid-1",
-        refund=False,
+        mandatory_months=0,
+        early_termination_percent=10,
+        periods_total=months,
     )
 
 
-def test_idempotency_key_is_the_rental_uid() -> None:
-    assert rentals.idempotency_key(_rental()) == "rental-uid-1"
+def test_idempotency_key_is_derived_from_the_rental_uid_and_period_1() -> None:
+    assert rentals.idempotency_key(_rental()) == "rental-uid-1-p1"
+
+
+def test_payment_names_never_collide_and_fit_the_api() -> None:
+    assert rentals.payment_name("kim", 2) == "kim-p2"
+    assert rentals.fee_payment_name("kim") == "kim-fee"
+    # A rental named like another's charge still gets names of its own.
+    assert rentals.payment_name("kim-p1", 2) not in {rentals.payment_name("kim", k) for k in range(1, 61)}
+    long = "a" * 253
+    names = {rentals.payment_name(long, k) for k in range(1, 61)} | {rentals.fee_payment_name(long)}
+    assert len(names) == 61
+    assert all(len(name) <= 253 for name in names)
+    assert rentals.payment_name(long, 1) != rentals.payment_name("a" * 252, 1)
 
 
 def test_existing_payment_is_not_created_again_and_its_amount_is_mirrored() -> None:
@@ -1248,12 +1280,12 @@ def test_existing_payment_is_not_created_again_and_its_amount_is_mirrored() -> N
     facts = _facts(
         _rental(_awaiting()),
         purifier=_purifier(holders=[NAME], fee=FEE * 2),
-        payment=_payment("Pending", amount=FEE * 12),
+        payment=_payment("Pending", amount=FEE),
     )
     plan = rentals.decide(facts)
     assert not any(isinstance(action, rentals.CreatePayment) for action in plan.actions)
     assert plan.status.payment == api_rental.PaymentSummary(
-        name=PAYMENT, phase=api_payment.PaymentPhase.PENDING, amount=FEE * 12, currency="KRW"
+        name=PAYMENT, period=1, phase=api_payment.PaymentPhase.PENDING, amount=FEE, currency="KRW"
     )
 
 
@@ -1355,7 +1387,9 @@ def test_deadline_is_cleared_when_leaving_deferral(payment: str, phase: str) -> 
     plan = rentals.decide(_facts(_rental(_deferred(UNTIL_LATER)), payment=_payment(payment, transaction="t")))
     assert plan.status.phase == phase
     assert plan.status.deferred_until is None
-    assert plan.requeue_after is None
+    # No deferral deadline to wait for; a confirmed contract looks again when month 2 falls due.
+    month_2 = datetime.datetime(2025, 7, 1, 9, 0, tzinfo=datetime.UTC)
+    assert plan.requeue_after == ((month_2 - NOW).total_seconds() if phase == "Confirmed" else None)
 
 
 def test_expired_deferral_asks_for_no_wake_up() -> None:
@@ -1364,10 +1398,16 @@ def test_expired_deferral_asks_for_no_wake_up() -> None:
     assert plan.status.deferred_until is None
 
 
-@pytest.mark.parametrize("phase", ["Pending", "Approved", "Declined"])
-def test_only_deferral_asks_for_a_wake_up(phase: str) -> None:
+@pytest.mark.parametrize("phase", ["Pending", "Declined"])
+def test_only_deferral_asks_for_a_wake_up_before_the_contract_runs(phase: str) -> None:
     plan = rentals.decide(_facts(_rental(_awaiting()), payment=_payment(phase, transaction="t")))
     assert plan.requeue_after is None
+
+
+def test_a_confirmed_contract_wakes_up_when_month_2_falls_due() -> None:
+    plan = rentals.decide(_facts(_rental(_awaiting()), payment=_payment("Approved", transaction="t")))
+    month_2 = datetime.datetime(2025, 7, 1, 9, 0, tzinfo=datetime.UTC)
+    assert plan.requeue_after == (month_2 - NOW).total_seconds()
 
 
 # --- history ------------------------------------------------------------------------------------------
@@ -1525,7 +1565,13 @@ def test_is_resting(phase: str | None, delivery: str | None, resting: bool) -> N
 
 
 def test_resting_phases() -> None:
-    assert {p.value for p in rentals.RESTING_PHASES} == {"Confirmed", "Cancelled", "Rejected"}
+    assert {p.value for p in rentals.RESTING_PHASES} == {
+        "Confirmed",
+        "PastDue",
+        "Cancelled",
+        "Rejected",
+        "Completed",
+    }
 
 
 def _settle(facts: rentals.Facts) -> rentals.Facts:
@@ -1796,7 +1842,7 @@ def test_the_rentals_own_payment_matches() -> None:
     [
         (None, _payment("Approved"), "no Rental owns it"),
         ("uid-old", _payment("Approved"), "another Rental (uid uid-old)"),
-        ("uid-1", _payment("Approved", amount=FEE), f"spec.amount is {FEE}, expected {FEE * 12}"),
+        ("uid-1", _payment("Approved", amount=FEE * 3), f"spec.amount is {FEE * 3}, expected {FEE}"),
     ],
 )
 def test_a_stranger_payment_is_told_apart(
