@@ -314,7 +314,7 @@ def test_exhausted_dunning_ends_the_contract_for_non_payment_without_refund_or_f
     assert not any(isinstance(a, rentals.RequestRefund) for a in done.actions)
 
 
-# --- cancellation by time ------------------------------------------------------------------------------------
+# --- cancellation by time -----------------------------------------------------------------------------------
 def test_cancelling_within_the_withdrawal_window_refunds_every_charge() -> None:
     now = DELIVERED_AT + 5 * DAY
     plan = rentals.decide(_facts(_rental(cancelled=True, periodsPaid=2), now, _charge(2, "Approved")))
