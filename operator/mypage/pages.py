@@ -1,14 +1,20 @@
 """The MyPage HTML page: a customer's rentals, readable by a person, on a phone as on a desk.
 
 Plain server-rendered HTML with no script: one section per rental (heading: the purifier), a
-description list of its phase, payment, delivery and tracking number, and its history as an ordered
-list with times. Semantic headings, `lang`, a viewport for phones, and text that says the same as
-the colours. Every string that comes from users or objects (customer id, names, models, messages,
-tracking numbers) passes through `_escape`: first the plain-text rules the text messages use
+description list of its phase, payment, delivery and tracking number, then its monthly contract (the
+fee, the months paid of the term, the next charge, the term's end, what cancelling now would cost, a
+warning while a charge is past due, the recent charges), and its history as an ordered list with
+times. Semantic headings, `lang`, a viewport for phones, and text that says the same as the colours.
+Every sentence and label is in `TEXTS`, one place, so that the Korean page can take its own catalog
+without touching the markup.
+
+Every string that comes from users or objects (customer id, names, models, messages, tracking
+numbers, currency codes) passes through `_escape`: first the plain-text rules the text messages use
 (`reconcilers.notifications.plain`: control characters become spaces, bidirectional overrides and
 other invisible format characters, lone surrogates and noncharacters go, so the page always encodes
 as UTF-8 and reads in the order it is written), then `html.escape` with quotes, so markup in a value
-shows as text. Nothing is inserted unescaped but the page's own markup. Called by `mypage.server`.
+shows as text. Nothing is inserted unescaped but the page's own markup and numbers. Called by
+`mypage.server`.
 """
 
 from __future__ import annotations
@@ -16,14 +22,15 @@ from __future__ import annotations
 import datetime
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Final
 
 from rental_operator.api import money
 from rental_operator.mypage import projection
 from rental_operator.reconcilers import notifications
 
-__all__ = ["STYLE", "format_amount", "humanize", "render"]
+__all__ = ["STYLE", "TEXTS", "format_amount", "humanize", "render"]
 
 _CAMEL: Final = re.compile(r"(?<=[a-z])(?=[A-Z])")
 # Longer than any string field the page shows may be (status messages: 1024), so nothing is cut.
@@ -32,6 +39,55 @@ _FIELD_LIMIT: Final = 2048
 # Phases a customer can stop worrying about: shown in a calm colour (the text says it too).
 _GOOD: Final = frozenset({"Confirmed", "Approved", "Delivered", "Refunded", "Cancelled", "Returned"})
 _BAD: Final = frozenset({"Rejected", "Declined", "Failed"})
+
+# What the page says, English; `{names}` are filled with values already escaped. One catalog in one
+# place: the Korean page (a later issue) swaps the catalog, not the markup.
+TEXTS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "title": "My rentals \u2014 {customer}",
+        "heading": "My rentals",
+        "intro": (
+            "Customer <strong>{customer}</strong>, {count}. Status as of {as_of}; reload the page to refresh."
+        ),
+        "count_none": "no rentals",
+        "count_one": "1 rental",
+        "count_many": "{count} rentals",
+        "no_rentals": "You have no rentals yet.",
+        "status": "Status",
+        "purifier": "Purifier",
+        "payment": "Payment",
+        "delivery": "Delivery",
+        "tracking": "Tracking number",
+        "rental": "Rental",
+        "rental_where": "{name} in {namespace}",
+        "updated": "Last update",
+        "not_started": "not started",
+        "unknown_time": "unknown time",
+        "history": "History",
+        "no_history": "No changes yet.",
+        "entry_rental": "Rental",
+        "entry_delivery": "Delivery",
+        "entry_billing": "Billing",
+        "monthly_fee": "Monthly fee",
+        "term": "Term",
+        "months_paid": "{paid} of {total} months paid",
+        "next_charge": "Next charge",
+        "next_charge_at": "{amount} on {date}",
+        "nothing_owed": "none: every month of the term is paid",
+        "term_ends": "Term ends",
+        "cancel_refund": "If you cancel now: full refund of {amount}",
+        "cancel_fee": "If you cancel now: an early-termination fee of {amount}",
+        "cancel_free": "If you cancel now: no fee",
+        "past_due": (
+            "Payment overdue: the charge for month {period} was declined ({attempts} attempts since {since})."
+        ),
+        "past_due_retry": "We will try again on {date}; please check your payment method.",
+        "past_due_final": "No further attempts will be made.",
+        "charges": "Recent charges",
+        "charge": "Month {period}: {amount}, {date}",
+        "charge_unnumbered": "{amount}, {date}",
+    }
+)
 
 STYLE: Final = """
 :root { color-scheme: light dark; --muted: #5b6470; --line: #d5d9de; }
@@ -53,6 +109,7 @@ ol { margin: 0; padding-left: 1.25rem; }
 li { margin: 0.25rem 0; }
 time { font-variant-numeric: tabular-nums; }
 .message { color: var(--muted); }
+.warning { border-left: 0.25rem solid currentColor; padding-left: 0.5rem; }
 """
 
 
@@ -79,11 +136,16 @@ def _timestamp(seconds: int) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _time(seconds: int) -> str:
-    if seconds <= 0:
-        return "unknown time"
+def _time(seconds: int | None, shown: str = "%Y-%m-%d %H:%M UTC") -> str:
+    if not seconds or seconds <= 0:
+        return TEXTS["unknown_time"]
     moment = datetime.datetime.fromtimestamp(seconds, datetime.UTC)
-    return f'<time datetime="{_timestamp(seconds)}">{moment.strftime("%Y-%m-%d %H:%M")} UTC</time>'
+    return f'<time datetime="{_timestamp(seconds)}">{moment.strftime(shown)}</time>'
+
+
+def _date(seconds: int | None) -> str:
+    # Dates, not times, for the contract: a customer plans for the day a charge comes.
+    return _time(seconds, "%Y-%m-%d")
 
 
 def _escape(value: str) -> str:
@@ -102,57 +164,129 @@ def _shown(*values: str | None) -> str:
     return next((text for text in (_escape(value) for value in values if value) if text), "")
 
 
-def _rental(index: int, rental: projection.Rental) -> str:
-    e = _escape
+def _money(amount: int | None, currency: str | None) -> str:
+    return _escape(format_amount(amount, currency))
+
+
+def _contract_rows(rental: projection.Rental) -> list[tuple[str, str]]:
+    """The contract's lines in the description list: fee, months paid, next charge, term end."""
+    terms = rental.billing
+    if terms is None:
+        return []
+    t = TEXTS
+    fee = _money(terms.monthly_fee, terms.currency)
+    if terms.next_charge_at is not None:
+        upcoming = t["next_charge_at"].format(amount=fee, date=_date(terms.next_charge_at))
+    else:
+        upcoming = t["nothing_owed"]
+    return [
+        (t["monthly_fee"], fee),
+        (t["term"], t["months_paid"].format(paid=terms.periods_paid, total=terms.periods_total)),
+        (t["next_charge"], upcoming),
+        (t["term_ends"], _date(terms.term_ends_at)),
+    ]
+
+
+def _cancellation(rental: projection.Rental, now: float) -> str:
+    """What cancelling now would cost, as a sentence under the contract; empty if not in force."""
+    cancel = projection.cancellation(rental, now)
+    if cancel is None or rental.billing is None:
+        return ""
+    currency = rental.billing.currency
+    if cancel.refund:
+        preview = TEXTS["cancel_refund"].format(amount=_money(cancel.refund, currency))
+    elif cancel.fee:
+        preview = TEXTS["cancel_fee"].format(amount=_money(cancel.fee, currency))
+    else:
+        preview = TEXTS["cancel_free"]
+    return f"<p>{preview}</p>"
+
+
+def _past_due(rental: projection.Rental) -> str:
+    """The warning while a monthly charge is declined and retried; empty otherwise."""
+    late = rental.billing.past_due if rental.billing else None
+    if late is None:
+        return ""
+    t = TEXTS
+    warning = t["past_due"].format(period=late.period, attempts=late.attempts, since=_date(late.since))
+    if late.next_attempt_at is not None:
+        then = t["past_due_retry"].format(date=_date(late.next_attempt_at))
+    else:
+        then = t["past_due_final"]
+    return f'<p class="warning bad"><strong>{warning}</strong> {then}</p>'
+
+
+def _charges(rental: projection.Rental) -> str:
+    if not rental.charges:
+        return ""
+    currency = rental.billing.currency if rental.billing else rental.currency
+    lines = "".join(
+        "<li>"
+        + (TEXTS["charge"] if charge.period else TEXTS["charge_unnumbered"]).format(
+            period=charge.period, amount=_money(charge.amount, currency), date=_date(charge.at)
+        )
+        + "</li>"
+        for charge in rental.charges
+    )
+    return f"<h3>{TEXTS['charges']}</h3><ol>{lines}</ol>"
+
+
+_ENTRY_KINDS: Final = {"Delivery": "entry_delivery", "Billing": "entry_billing"}
+
+
+def _rental(index: int, rental: projection.Rental, now: float) -> str:
+    e, t = _escape, TEXTS
     title = _shown(rental.display_name, rental.model, rental.purifier)
     heading_id = f"rental-{index}"
     payment = _phase(rental.payment_phase)
     if rental.amount is not None:
-        payment += f", {e(format_amount(rental.amount, rental.currency))}"
+        payment += f", {_money(rental.amount, rental.currency)}"
     rows = [
-        ("Status", _phase(rental.phase)),
-        ("Purifier", f"{_shown(rental.model, rental.purifier)} ({e(rental.purifier)})"),
-        ("Payment", payment if rental.payment_phase else "not started"),
-        ("Delivery", _phase(rental.delivery_phase) if rental.delivery_phase else "not started"),
-        ("Tracking number", e(rental.tracking_number) if rental.tracking_number else "\u2014"),
-        ("Rental", f"{e(rental.name)} in {e(rental.namespace)}"),
-        ("Last update", _time(rental.updated_at)),
+        (t["status"], _phase(rental.phase)),
+        (t["purifier"], f"{_shown(rental.model, rental.purifier)} ({e(rental.purifier)})"),
+        (t["payment"], payment if rental.payment_phase else t["not_started"]),
+        (t["delivery"], _phase(rental.delivery_phase) if rental.delivery_phase else t["not_started"]),
+        (t["tracking"], e(rental.tracking_number) if rental.tracking_number else "\u2014"),
+        *_contract_rows(rental),
+        (t["rental"], t["rental_where"].format(name=e(rental.name), namespace=e(rental.namespace))),
+        (t["updated"], _time(rental.updated_at)),
     ]
     details = "".join(f"<dt>{label}</dt><dd>{value}</dd>" for label, value in rows)
     message = f'<p class="message">{text}</p>' if (text := _shown(rental.message)) else ""
     if rental.history:
         entries = "".join(
-            f"<li>{_time(entry.at)}: {'Delivery' if entry.kind == 'Delivery' else 'Rental'} "
+            f"<li>{_time(entry.at)}: {t[_ENTRY_KINDS.get(entry.kind, 'entry_rental')]} "
             f"{_phase(entry.phase)}"
             + (f' <span class="message">\u2014 {text}</span>' if (text := _shown(entry.message)) else "")
             + "</li>"
             for entry in rental.history
         )
-        history = f"<h3>History</h3><ol>{entries}</ol>"
+        history = f"<h3>{t['history']}</h3><ol>{entries}</ol>"
     else:
-        history = "<h3>History</h3><p>No changes yet.</p>"
+        history = f"<h3>{t['history']}</h3><p>{t['no_history']}</p>"
     return (
         f'<article aria-labelledby="{heading_id}"><h2 id="{heading_id}">{title}</h2>'
-        f"{message}<dl>{details}</dl>{history}</article>"
+        f"{message}{_past_due(rental)}<dl>{details}</dl>{_cancellation(rental, now)}{_charges(rental)}"
+        f"{history}</article>"
     )
 
 
-def render(customer: str, rentals: Sequence[projection.Rental], *, as_of: float) -> str:
-    """The whole page for `customer`."""
-    e = _escape
+def render(customer: str, rentals: Sequence[projection.Rental], *, as_of: float, now: float) -> str:
+    """The whole page for `customer`: the projection as of `as_of`, cancellations priced at `now`."""
+    e, t = _escape, TEXTS
     if rentals:
-        count = "1 rental" if len(rentals) == 1 else f"{len(rentals)} rentals"
-        body = "".join(_rental(index, rental) for index, rental in enumerate(rentals))
+        count = t["count_one"] if len(rentals) == 1 else t["count_many"].format(count=len(rentals))
+        body = "".join(_rental(index, rental, now) for index, rental in enumerate(rentals))
     else:
-        count = "no rentals"
-        body = "<p>You have no rentals yet.</p>"
+        count = t["count_none"]
+        body = f"<p>{t['no_rentals']}</p>"
+    intro = t["intro"].format(customer=e(customer), count=count, as_of=_time(int(as_of)))
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         '<meta name="robots" content="noindex">'
-        f"<title>My rentals \u2014 {e(customer)}</title><style>{STYLE}</style></head>"
-        "<body><main><h1>My rentals</h1>"
-        f'<p class="meta">Customer <strong>{e(customer)}</strong>, {count}. '
-        f"Status as of {_time(int(as_of))}; reload the page to refresh.</p>"
+        f"<title>{t['title'].format(customer=e(customer))}</title><style>{STYLE}</style></head>"
+        f"<body><main><h1>{t['heading']}</h1>"
+        f'<p class="meta">{intro}</p>'
         f"{body}</main></body></html>\n"
     )

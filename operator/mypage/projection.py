@@ -3,12 +3,18 @@
 Every MyPage request is answered from here and nothing else, so the write side (the API server and
 the operator) never sees read traffic. The projection keeps only what the page shows, in a compact
 form: a record (a tuple) per Rental holding its name, customer id and tracking number, one `bytes`
-value with its numbers (resourceVersion, updatedAt, and seq, phase code and time of each history
-entry), and two tuples shared with every rental that looks the same: the summary (purifier, phases,
-amount, message) and the history's messages. Rentals repeat a few phases, purifiers, amounts and the
-operator's templated messages, so those are stored once; strings are interned. Purifiers contribute
-their model name, looked up when serving, so a renamed model shows at once. 100,000 rentals take
-well under 50 MB (docs/mypage.md has the measured figure).
+value with its numbers (resourceVersion, updatedAt; the contract's account: what is paid, when the
+next charge, the term's end and the withdrawal window's end fall, a declined charge being retried;
+seq, phase code and time of each history entry; period and amount of each monthly receipt), and two
+tuples shared with every rental that looks the same: the summary (purifier, phases, amount,
+message, the contract's terms) and the history's messages. Rentals repeat a few phases, purifiers,
+amounts, terms and the operator's templated messages, so those are stored once; strings are
+interned. Purifiers contribute their model name, looked up when serving, so a renamed model shows at
+once. 100,000 rentals take well under 50 MB (docs/mypage.md has the measured figure).
+
+What cancelling now would cost (`cancellation`) is not kept but computed per request from the
+record and the time, with the operator's own rule (`reconcilers.billing.preview`): a refund or a fee
+changes when the withdrawal window closes, without any event to say so.
 
 Feeding and reading happen on different threads (Kopf's handler pool or the informer's threads
 write, the aiohttp event loop reads). Writers serialise on a lock; readers take no lock at all:
@@ -38,13 +44,21 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, NamedTuple, TypeVar, cast
 
+from rental_operator.api import payment as api_payment
 from rental_operator.mypage import metrics
+from rental_operator.reconcilers import billing
 
 __all__ = [
     "DEFAULT_PHASE",
+    "IN_FORCE",
+    "Billing",
+    "Cancellation",
+    "Charge",
     "History",
+    "PastDue",
     "Projection",
     "Rental",
+    "cancellation",
 ]
 
 logger = logging.getLogger(__name__)
@@ -52,19 +66,45 @@ logger = logging.getLogger(__name__)
 # A Rental whose status the operator has not written yet was accepted and waits: CONTRACT §1 calls
 # that Pending, and so does the page.
 DEFAULT_PHASE: Final = "Pending"
+# Phases of a contract in force: only these can be cancelled at a cost worth previewing (before,
+# nothing is owed; after, nothing is left to cancel).
+IN_FORCE: Final = frozenset({"Confirmed", "PastDue"})
 
 _T = TypeVar("_T", bound=tuple[Any, ...])
 
-_HEADER: Final = struct.Struct("<qI")  # resourceVersion, updatedAt (Unix seconds)
+# The packed numbers, in this order: the header; the account if the rental has a contract (flag
+# bit 0); the declined charge if it is past due (bit 1); one entry per history entry; then the
+# period and amount of each history entry that is a monthly receipt (Billing/Charged). Receipts
+# almost always repeat one amount (the monthly fee), so when they all do (bit 2) it is packed once
+# and each receipt is just its period: with a history of monthly receipts that is 1 byte each
+# instead of 9. Times are Unix seconds, 0 for absent. The fixed fields of a contract (its terms)
+# are in the shared summary.
+_HEADER: Final = struct.Struct("<qIBH")  # resourceVersion, updatedAt, flags, history entries
+_ACCOUNT: Final = struct.Struct(
+    "<QBIII"
+)  # paidAmount, periodsPaid, nextChargeAt, termEndsAt, withdrawalEndsAt
+_PAST_DUE: Final = struct.Struct("<BBII")  # period, attempts, since, nextAttemptAt
 _ENTRY: Final = struct.Struct("<IHI")  # seq, (kind, phase) code, at (Unix seconds)
+_RECEIPT: Final = struct.Struct("<BQ")  # period (0: unknown), amount (_NO_AMOUNT: unknown)
+_AMOUNT: Final = struct.Struct("<Q")  # the amount all receipts share
+_HAS_ACCOUNT: Final = 1
+_HAS_PAST_DUE: Final = 2
+_ONE_AMOUNT: Final = 4
+_NO_AMOUNT: Final = 2**64 - 1
+_RECEIPT_CODE: Final = ("Billing", "Charged")
 _MAX_CODES: Final = 65535
 # What the packed fields hold; a value outside is refused where it is packed, not wrapped or clamped
 # (a wrapped seq would show another entry's number).
 _VERSION_RANGE: Final = range(2**63)
 _SEQ_RANGE: Final = range(2**32)
-# Amounts are not packed but go out in JSON, where clients read numbers as doubles: beyond 2**53 a
-# fee would show as another figure. No real fee comes near; the schema only says `>= 0`.
+_ENTRIES_RANGE: Final = range(2**16)
+# Amounts go out in JSON, where clients read numbers as doubles: beyond 2**53 a fee would show as
+# another figure. No real fee comes near; the schema bounds them far higher, or only says `>= 0`.
 _AMOUNT_RANGE: Final = range(2**53)
+# Periods and months: a term is at most 60 of them (a byte holds them); attempts: the schema's bound.
+_PERIOD_RANGE: Final = range(api_payment.MAX_PERIOD + 1)
+_ATTEMPTS_RANGE: Final = range(api_payment.MAX_ATTEMPTS + 1)
+_PERCENT_RANGE: Final = range(101)
 # Distinct summaries and message tuples kept for sharing; past this the cache starts over (records
 # keep what they point to), so unusual data costs memory per rental but never grows the cache.
 _MAX_SHARED: Final = 50_000
@@ -78,6 +118,47 @@ class History(NamedTuple):
     phase: str
     at: int  # Unix seconds
     message: str
+
+
+class PastDue(NamedTuple):
+    """A declined monthly charge being retried (`status.billing.pastDue`)."""
+
+    period: int
+    since: int | None  # Unix seconds
+    attempts: int
+    next_attempt_at: int | None  # Unix seconds; None once the dunning schedule is exhausted
+
+
+class Billing(NamedTuple):
+    """The monthly contract (`status.billing`): its terms and where its account stands."""
+
+    monthly_fee: int
+    currency: str | None
+    mandatory_months: int
+    early_termination_percent: int
+    periods_total: int
+    periods_paid: int
+    paid_amount: int
+    next_charge_at: int | None  # Unix seconds; None when nothing more is owed
+    term_ends_at: int | None
+    withdrawal_ends_at: int | None  # None before delivery: a cancellation then is a withdrawal
+    past_due: PastDue | None
+
+
+class Charge(NamedTuple):
+    """A monthly charge received: a `Billing`/`Charged` entry of the history."""
+
+    period: int | None
+    amount: int | None
+    at: int  # Unix seconds
+
+
+class Cancellation(NamedTuple):
+    """What cancelling now would do, in minor units of the contract's currency."""
+
+    ending: str  # Withdrawal (everything refunded) or Termination (a fee inside the mandatory period)
+    refund: int
+    fee: int
 
 
 class Rental(NamedTuple):
@@ -98,11 +179,42 @@ class Rental(NamedTuple):
     tracking_number: str | None
     updated_at: int  # Unix seconds: the newest history entry, else the rental's creation
     history: tuple[History, ...]
+    billing: Billing | None = None  # None until the operator has locked the contract's terms
+    charges: tuple[Charge, ...] = ()  # the receipts still in the history, oldest first
 
 
-# What many rentals share, stored once and pointed to often:
-# (purifier, phase, message, payment phase, amount, currency, delivery phase).
-_Summary = tuple[str, str | None, str, str | None, int | None, str | None, str | None]
+def cancellation(rental: Rental, now: float) -> Cancellation | None:
+    """What cancelling `rental` at `now` (Unix seconds) would do; None if it is not in force.
+
+    The operator's rule (`reconcilers.billing.preview`): within the withdrawal window, every charge
+    is refunded; later, the paid months stay paid and a fee is due for the unpaid rest of the
+    mandatory period. The status carries the window's end (delivery plus the operator's
+    `RENTAL_WITHDRAWAL_PERIOD`), so the preview compares with that end and a zero window, and MyPage
+    needs no setting of its own that could disagree with the operator's.
+    """
+    terms = rental.billing
+    if terms is None or rental.phase not in IN_FORCE:
+        return None
+    ends = terms.withdrawal_ends_at
+    preview = billing.preview(
+        paid_amount=terms.paid_amount,
+        monthly_fee=terms.monthly_fee,
+        mandatory_months=terms.mandatory_months,
+        percent=terms.early_termination_percent,
+        periods_paid=terms.periods_paid,
+        delivered_at=None if ends is None else datetime.datetime.fromtimestamp(ends, datetime.UTC),
+        now=datetime.datetime.fromtimestamp(now, datetime.UTC),
+        withdrawal_window=datetime.timedelta(0),
+    )
+    return Cancellation(str(preview.ending), preview.refund, preview.fee)
+
+
+# What many rentals share, stored once and pointed to often: (purifier, phase, message, payment
+# phase, amount, currency, delivery phase, terms). The terms (monthly fee, currency, mandatory months,
+# early-termination percent, periods in the term) are locked from the Purifier at application, so
+# the rentals of one purifier and term share them; None until the operator has locked them.
+_Terms = tuple[int, str | None, int, int, int]
+_Summary = tuple[str, str | None, str, str | None, int | None, str | None, str | None, _Terms | None]
 
 # One Rental as stored, immutable (replaced, never changed):
 # (namespace, name, customer id, summary, tracking number, packed numbers, history messages), where the
@@ -129,6 +241,24 @@ def _in_range(value: int, allowed: range, field: str) -> int:
     if value not in allowed:
         raise _Unreadable(field, f"is {value}, out of range ({allowed.start} to {allowed.stop - 1})")
     return value
+
+
+def _number(values: Mapping[str, Any], key: str, allowed: range, field: str) -> int:
+    """`values[key]` checked against what it is packed in; 0 when absent (the schema's default)."""
+    value = values.get(key)
+    return _in_range(value, allowed, f"{field}.{key}") if isinstance(value, int) else 0
+
+
+def _moment(seconds: int) -> int | None:
+    return seconds or None
+
+
+def _receipts(packed: bytes, start: int, flags: int) -> list[tuple[int, int]]:
+    """The (period, amount) of each receipt, packed from `start` on (see `_RECEIPT`, `_ONE_AMOUNT`)."""
+    if flags & _ONE_AMOUNT:
+        (amount,) = _AMOUNT.unpack_from(packed, start)
+        return [(period, amount) for period in packed[start + _AMOUNT.size :]]
+    return list(_RECEIPT.iter_unpack(packed[start:]))
 
 
 def _name_of(obj: Any) -> str:
@@ -345,6 +475,10 @@ class Projection:
     def wait_ready(self, timeout: float | None = None) -> bool:
         return self._ready.wait(timeout)
 
+    def now(self) -> float:
+        """The time by the projection's clock (Unix seconds): what a cancellation now is priced at."""
+        return self._clock()
+
     def as_of(self) -> float:
         """Unix time up to which the projection is known to reflect the API server."""
         stale = self._stale_since.copy()
@@ -375,19 +509,50 @@ class Projection:
         status = obj.get("status") or {}
         payment = status.get("payment") or {}
         delivery = status.get("delivery") or {}
+        terms, flags, account = self._contract(status.get("billing"))
         entries = [entry for entry in status.get("history") or () if isinstance(entry, Mapping)]
-        packed = bytearray(_HEADER.size + _ENTRY.size * len(entries))
+        packed = bytearray(_HEADER.size)
+        packed += account
+        start = len(packed)
+        packed += bytes(_ENTRY.size * len(entries))
+        receipts: list[tuple[int, int]] = []
         texts: list[str] = []
         updated = _seconds(metadata.get("creationTimestamp"))
         for index, entry in enumerate(entries):
+            field = f"status.history[{index}]"
             at = _seconds(entry.get("at"))
             seq = entry.get("seq")
-            seq = _in_range(seq, _SEQ_RANGE, f"status.history[{index}].seq") if isinstance(seq, int) else 0
+            seq = _in_range(seq, _SEQ_RANGE, f"{field}.seq") if isinstance(seq, int) else 0
             code = self._code(str(entry.get("kind") or "Rental"), str(entry.get("phase") or ""))
-            _ENTRY.pack_into(packed, _HEADER.size + index * _ENTRY.size, seq, code, at)
+            _ENTRY.pack_into(packed, start + index * _ENTRY.size, seq, code, at)
+            # Decided by the code, as `_view` decides, so the two agree even for a code the table
+            # had no room for.
+            if self._code_names[code] == _RECEIPT_CODE:
+                amount = entry.get("amount")
+                receipts.append(
+                    (
+                        _number(entry, "period", _PERIOD_RANGE, field),
+                        _in_range(amount, _AMOUNT_RANGE, f"{field}.amount")
+                        if isinstance(amount, int)
+                        else _NO_AMOUNT,
+                    )
+                )
             texts.append(_text(entry.get("message")) or "")
             updated = max(updated, at)
-        _HEADER.pack_into(packed, 0, _in_range(version, _VERSION_RANGE, "metadata.resourceVersion"), updated)
+        if len({amount for _, amount in receipts}) == 1:
+            flags |= _ONE_AMOUNT
+            packed += _AMOUNT.pack(receipts[0][1]) + bytes(period for period, _ in receipts)
+        else:
+            for receipt in receipts:
+                packed += _RECEIPT.pack(*receipt)
+        _HEADER.pack_into(
+            packed,
+            0,
+            _in_range(version, _VERSION_RANGE, "metadata.resourceVersion"),
+            updated,
+            flags,
+            _in_range(len(entries), _ENTRIES_RANGE, "status.history"),
+        )
         amount = payment.get("amount")
         if isinstance(amount, int):
             _in_range(amount, _AMOUNT_RANGE, "status.payment.amount")
@@ -399,6 +564,7 @@ class Projection:
             amount if isinstance(amount, int) else None,
             _text(payment.get("currency")),
             _text(delivery.get("phase")),
+            None if terms is None else self._shared(terms),
         )
         return (
             sys.intern(metadata["namespace"]),
@@ -409,6 +575,45 @@ class Projection:
             bytes(packed),
             self._shared(tuple(texts)),
         )
+
+    def _contract(self, value: Any) -> tuple[_Terms | None, int, bytes]:
+        """The contract's terms, flags and packed account (`status.billing`); no contract: None, 0, b"".
+
+        A contract without a monthly fee (the schema requires one) is shown as none rather than with
+        a fee of 0 that nobody agreed to.
+        """
+        if value is None:
+            return None, 0, b""
+        field = "status.billing"
+        fee = value.get("monthlyFee")
+        if not isinstance(fee, int):
+            return None, 0, b""
+        terms: _Terms = (
+            _in_range(fee, _AMOUNT_RANGE, f"{field}.monthlyFee"),
+            _text(value.get("currency")),
+            _number(value, "mandatoryMonths", _PERIOD_RANGE, field),
+            _number(value, "earlyTerminationPercent", _PERCENT_RANGE, field),
+            _number(value, "periodsTotal", _PERIOD_RANGE, field),
+        )
+        account = _ACCOUNT.pack(
+            _number(value, "paidAmount", _AMOUNT_RANGE, field),
+            _number(value, "periodsPaid", _PERIOD_RANGE, field),
+            _seconds(value.get("nextChargeAt")),
+            _seconds(value.get("termEndsAt")),
+            _seconds(value.get("withdrawalEndsAt")),
+        )
+        flags = _HAS_ACCOUNT
+        past_due = value.get("pastDue")
+        if past_due is not None:
+            field = f"{field}.pastDue"
+            account += _PAST_DUE.pack(
+                _number(past_due, "period", _PERIOD_RANGE, field),
+                _number(past_due, "attempts", _ATTEMPTS_RANGE, field),
+                _seconds(past_due.get("since")),
+                _seconds(past_due.get("nextAttemptAt")),
+            )
+            flags |= _HAS_PAST_DUE
+        return terms, flags, account
 
     def _code(self, kind: str, phase: str) -> int:
         key = (kind, phase)
@@ -463,13 +668,39 @@ class Projection:
 
     def _view(self, record: _Record) -> Rental:
         namespace, name, customer, summary, tracking, packed, texts = record
-        purifier, phase, message, payment_phase, amount, currency, delivery_phase = summary
+        purifier, phase, message, payment_phase, amount, currency, delivery_phase, terms = summary
         catalog = self._purifiers.get((namespace, purifier))
-        _, updated = _HEADER.unpack_from(packed)
+        _, updated, flags, count = _HEADER.unpack_from(packed)
+        offset = _HEADER.size
+        contract: Billing | None = None
+        if flags & _HAS_ACCOUNT and terms is not None:
+            paid_amount, paid, next_charge, term_ends, withdrawal_ends = _ACCOUNT.unpack_from(packed, offset)
+            offset += _ACCOUNT.size
+            late: PastDue | None = None
+            if flags & _HAS_PAST_DUE:
+                period, attempts, since, next_attempt = _PAST_DUE.unpack_from(packed, offset)
+                offset += _PAST_DUE.size
+                late = PastDue(period, _moment(since), attempts, _moment(next_attempt))
+            # The terms are Billing's first five fields, in its order.
+            contract = Billing(
+                *terms,
+                paid,
+                paid_amount,
+                _moment(next_charge),
+                _moment(term_ends),
+                _moment(withdrawal_ends),
+                late,
+            )
         history: list[History] = []
-        for index, (seq, code, at) in enumerate(_ENTRY.iter_unpack(packed[_HEADER.size :])):
+        charges: list[Charge] = []
+        end = offset + count * _ENTRY.size
+        receipts = _receipts(packed, end, flags)
+        for index, (seq, code, at) in enumerate(_ENTRY.iter_unpack(packed[offset:end])):
             kind, entered = self._code_names[code]
             history.append(History(seq, kind, entered, at, texts[index]))
+            if (kind, entered) == _RECEIPT_CODE:
+                period, paid_in = receipts[len(charges)]
+                charges.append(Charge(period or None, None if paid_in == _NO_AMOUNT else paid_in, at))
         return Rental(
             namespace=namespace,
             name=name,
@@ -486,4 +717,6 @@ class Projection:
             tracking_number=tracking,
             updated_at=updated,
             history=tuple(history),
+            billing=contract,
+            charges=tuple(charges),
         )

@@ -79,8 +79,57 @@ def rfc3339(seconds: float) -> str:
     return text + "Z"
 
 
-def rental_json(rental: projection.Rental) -> dict[str, Any]:
-    """One rental in the API's shape (CONTRACT §4, plus `message` and `history`)."""
+def _moment(seconds: int | None) -> str | None:
+    return rfc3339(seconds) if seconds else None
+
+
+_BILLING_FIELDS: Final = (
+    "monthlyFee",
+    "currency",
+    "mandatoryMonths",
+    "periodsPaid",
+    "periodsTotal",
+    "paidAmount",
+    "nextChargeAt",
+    "termEndsAt",
+    "withdrawalEndsAt",
+    "pastDue",
+)
+
+
+def _billing_json(billing: projection.Billing | None) -> dict[str, Any]:
+    # Always an object, like `payment` and `delivery`: null fields until the terms are locked.
+    if billing is None:
+        return dict.fromkeys(_BILLING_FIELDS)
+    late = billing.past_due
+    return {
+        "monthlyFee": billing.monthly_fee,
+        "currency": billing.currency,
+        "mandatoryMonths": billing.mandatory_months,
+        "periodsPaid": billing.periods_paid,
+        "periodsTotal": billing.periods_total,
+        "paidAmount": billing.paid_amount,
+        "nextChargeAt": _moment(billing.next_charge_at),
+        "termEndsAt": _moment(billing.term_ends_at),
+        "withdrawalEndsAt": _moment(billing.withdrawal_ends_at),
+        "pastDue": None
+        if late is None
+        else {
+            "period": late.period,
+            "since": _moment(late.since),
+            "attempts": late.attempts,
+            "nextAttemptAt": _moment(late.next_attempt_at),
+        },
+    }
+
+
+def rental_json(rental: projection.Rental, *, now: float) -> dict[str, Any]:
+    """One rental in the API's shape (CONTRACT §4, plus `message`, `history` and `charges`).
+
+    `now` (Unix seconds) is when the answer is made: `cancellation` says what cancelling then
+    would do, which changes with the time alone (the withdrawal window closes).
+    """
+    cancel = projection.cancellation(rental, now)
     return {
         "namespace": rental.namespace,
         "name": rental.name,
@@ -101,6 +150,14 @@ def rental_json(rental: projection.Rental) -> dict[str, Any]:
             }
             for entry in rental.history
         ],
+        "billing": _billing_json(rental.billing),
+        "charges": [
+            {"period": charge.period, "amount": charge.amount, "at": _moment(charge.at)}
+            for charge in rental.charges
+        ],
+        "cancellation": None
+        if cancel is None
+        else {"ending": cancel.ending, "refund": cancel.refund, "fee": cancel.fee},
     }
 
 
@@ -203,8 +260,8 @@ async def _customer_rentals(request: web.Request) -> web.Response:
     view = request.app[PROJECTION]
     if not view.ready:
         return _not_ready(page=False)
-    as_of = view.as_of()
-    rentals = [rental_json(rental) for rental in view.rentals_of(customer)]
+    as_of, now = view.as_of(), view.now()
+    rentals = [rental_json(rental, now=now) for rental in view.rentals_of(customer)]
     return _json(200, {"customerId": customer, "rentals": rentals, "asOf": rfc3339(as_of)})
 
 
@@ -218,8 +275,7 @@ async def _page(request: web.Request) -> web.Response:
     view = request.app[PROJECTION]
     if not view.ready:
         return _not_ready(page=True)
-    as_of = view.as_of()
-    text = pages.render(customer, view.rentals_of(customer), as_of=as_of)
+    text = pages.render(customer, view.rentals_of(customer), as_of=view.as_of(), now=view.now())
     return web.Response(text=text, content_type="text/html", charset="utf-8", headers=_PAGE_HEADERS)
 
 

@@ -9,6 +9,7 @@ import pytest
 
 RentalFactory = Callable[..., dict[str, Any]]
 PurifierFactory = Callable[..., dict[str, Any]]
+BillingFactory = Callable[..., dict[str, Any]]
 
 HISTORY = (
     ("Rental", "Pending", "2026-11-01T09:00:00Z", "application received"),
@@ -17,6 +18,35 @@ HISTORY = (
     ("Delivery", "Shipping", "2026-11-01T09:00:03Z", "delivery shipping"),
     ("Delivery", "Delivered", "2026-11-01T10:30:00Z", "delivery delivered"),
 )
+
+
+# A contract three months into a 36-month term (12 of them mandatory), delivered on 2026-11-01 and
+# so withdrawable until 2026-11-15; the next charge is due on 2027-02-01.
+CONTRACT: dict[str, Any] = {
+    "monthlyFee": 30_000,
+    "currency": "KRW",
+    "mandatoryMonths": 12,
+    "earlyTerminationPercent": 10,
+    "periodsTotal": 36,
+    "periodsPaid": 3,
+    "paidAmount": 90_000,
+    "refundedAmount": 0,
+    "anchor": "2026-11-01T09:00:03Z",
+    "nextChargeAt": "2027-02-01T09:00:03Z",
+    "termEndsAt": "2029-11-01T09:00:03Z",
+    "withdrawalEndsAt": "2026-11-15T10:30:00Z",
+}
+# The receipts of months 2 and 3, as the operator appends them to the history.
+RECEIPTS = (
+    {"kind": "Billing", "phase": "Charged", "at": "2026-12-01T09:00:05Z", "period": 2, "amount": 30_000},
+    {"kind": "Billing", "phase": "Charged", "at": "2027-01-01T09:00:04Z", "period": 3, "amount": 30_000},
+)
+
+
+def make_billing(**changes: Any) -> dict[str, Any]:
+    """`CONTRACT` with `changes` (camelCase keys; None removes a field)."""
+    billing = {**CONTRACT, **changes}
+    return {key: value for key, value in billing.items() if value is not None}
 
 
 def make_rental(
@@ -33,7 +63,11 @@ def make_rental(
     amount: int | None = 360_000,
     currency: str = "KRW",
     created: str = "2026-11-01T09:00:00Z",
+    billing: dict[str, Any] | None = None,
+    receipts: int = 0,
 ) -> dict[str, Any]:
+    """A Rental body; `billing` is its `status.billing`, `receipts` how many of `RECEIPTS` follow the
+    history (numbered on from it)."""
     status: dict[str, Any] = {}
     if phase is not None:
         status = {
@@ -46,6 +80,12 @@ def make_rental(
                 for index, (kind, entry, at, text) in enumerate(HISTORY[:history])
             ],
         }
+        status["history"] += [
+            {"seq": history + index + 1, "message": f"period {receipt['period']} of 36 paid", **receipt}
+            for index, receipt in enumerate(RECEIPTS[:receipts])
+        ]
+        if billing is not None:
+            status["billing"] = billing
     return {
         "apiVersion": "rental.purifier.io/v1alpha1",
         "kind": "Rental",
@@ -84,3 +124,8 @@ def rental_body() -> RentalFactory:
 @pytest.fixture
 def purifier_body() -> PurifierFactory:
     return make_purifier
+
+
+@pytest.fixture
+def billing_body() -> BillingFactory:
+    return make_billing

@@ -7,7 +7,18 @@ import importlib
 import pytest
 
 EXPECTED = {
-    "rental_operator.mypage.projection": ["DEFAULT_PHASE", "History", "Projection", "Rental"],
+    "rental_operator.mypage.projection": [
+        "Billing",
+        "Cancellation",
+        "Charge",
+        "DEFAULT_PHASE",
+        "History",
+        "IN_FORCE",
+        "PastDue",
+        "Projection",
+        "Rental",
+        "cancellation",
+    ],
     "rental_operator.mypage.auth": [
         "Decision",
         "InvalidToken",
@@ -17,7 +28,7 @@ EXPECTED = {
         "page_link",
         "verify",
     ],
-    "rental_operator.mypage.pages": ["STYLE", "format_amount", "humanize", "render"],
+    "rental_operator.mypage.pages": ["STYLE", "TEXTS", "format_amount", "humanize", "render"],
     "rental_operator.mypage.server": [
         "PROJECTION",
         "Server",

@@ -110,14 +110,16 @@ def record(model: str, display: str, message: str, tracking: str, history_messag
 def test_nothing_a_user_wrote_becomes_markup(
     model: str, display: str, message: str, tracking: str, history_message: str
 ) -> None:
-    page = pages.render("cust-1", [record(model, display, message, tracking, history_message)], as_of=AS_OF)
+    page = pages.render(
+        "cust-1", [record(model, display, message, tracking, history_message)], as_of=AS_OF, now=AS_OF
+    )
     page.encode("utf-8")  # no lone surrogate reaches the response
     assert "<script" not in page.lower()
     # The same page with harmless values where values say something once cleaned: the same tags.
     harmless = [
         "x" if pages._escape(value) else "" for value in (model, display, message, tracking, history_message)
     ]
-    expected = pages.render("cust-1", [record(*harmless)], as_of=AS_OF)
+    expected = pages.render("cust-1", [record(*harmless)], as_of=AS_OF, now=AS_OF)
     assert structure(page).tags == structure(expected).tags
     for char in structure(page).text:
         assert unicodedata.category(char) not in ("Cc", "Cs") or char == "\n", repr(char)
@@ -130,7 +132,7 @@ def test_the_json_answer_is_valid_json_for_any_unicode(
     model: str, message: str, tracking: str, history_message: str
 ) -> None:
     rental = record(model, model, message, tracking, history_message)
-    body = json.dumps({"rentals": [server.rental_json(rental)]}, separators=(",", ":")).encode()
+    body = json.dumps({"rentals": [server.rental_json(rental, now=AS_OF)]}, separators=(",", ":")).encode()
     body.decode("ascii")  # escaped: any byte-level consumer can read it
     [read] = json.loads(body)["rentals"]
     assert (read["model"], read["message"], read["delivery"]["trackingNumber"]) == (model, message, tracking)
@@ -138,13 +140,15 @@ def test_the_json_answer_is_valid_json_for_any_unicode(
 
 
 def test_a_name_of_invisible_characters_falls_back_to_the_next() -> None:
-    page = pages.render("cust-1", [record("Aqua", "\u202e\u200b", "\x00", "T", "m")], as_of=AS_OF)
+    page = pages.render("cust-1", [record("Aqua", "\u202e\u200b", "\x00", "T", "m")], as_of=AS_OF, now=AS_OF)
     assert '<h2 id="rental-0">Aqua</h2>' in page
     assert '<p class="message">' not in page  # a message of control characters says nothing
 
 
 def test_markup_in_a_model_name_is_shown_as_text() -> None:
-    page = pages.render("cust-1", [record("<b>Aqua</b>", "<i>x</i>", "a & b", "T<1>", "m")], as_of=AS_OF)
+    page = pages.render(
+        "cust-1", [record("<b>Aqua</b>", "<i>x</i>", "a & b", "T<1>", "m")], as_of=AS_OF, now=AS_OF
+    )
     assert "&lt;i&gt;x&lt;/i&gt;" in page
     assert "&lt;b&gt;Aqua&lt;/b&gt;" in page
     assert "a &amp; b" in page

@@ -6,6 +6,7 @@ import copy
 import datetime
 import gc
 import logging
+import re
 import threading
 import tracemalloc
 from collections.abc import Callable
@@ -349,3 +350,240 @@ def test_records_cost_the_garbage_collector_nothing(rental_body: RentalFactory) 
     gc.collect()
     assert len(gc.get_objects()) - before < 50
     assert len(view) == 5000
+
+
+# --- the monthly contract ----------------------------------------------------------------------------------
+BillingFactory = Callable[..., dict[str, Any]]
+
+
+def test_a_contract_in_force_shows_its_terms_account_and_receipts(
+    rental_body: RentalFactory, billing_body: BillingFactory
+) -> None:
+    [rental] = _ready(rental_body(billing=billing_body(), receipts=2)).rentals_of("cust-1")
+    assert rental.billing == projection.Billing(
+        monthly_fee=30_000,
+        currency="KRW",
+        mandatory_months=12,
+        early_termination_percent=10,
+        periods_total=36,
+        periods_paid=3,
+        paid_amount=90_000,
+        next_charge_at=_seconds("2027-02-01T09:00:03+00:00"),
+        term_ends_at=_seconds("2029-11-01T09:00:03+00:00"),
+        withdrawal_ends_at=_seconds("2026-11-15T10:30:00+00:00"),
+        past_due=None,
+    )
+    assert rental.charges == (
+        projection.Charge(2, 30_000, _seconds("2026-12-01T09:00:05+00:00")),
+        projection.Charge(3, 30_000, _seconds("2027-01-01T09:00:04+00:00")),
+    )
+    # The receipts stay in the history too, as the operator wrote them.
+    assert [(h.seq, h.kind, h.phase) for h in rental.history[-2:]] == [
+        (6, "Billing", "Charged"),
+        (7, "Billing", "Charged"),
+    ]
+    assert rental.updated_at == _seconds("2027-01-01T09:00:04+00:00")
+
+
+def test_a_past_due_contract_shows_the_declined_charge(
+    rental_body: RentalFactory, billing_body: BillingFactory
+) -> None:
+    late = {
+        "period": 4,
+        "since": "2027-02-01T09:00:05Z",
+        "attempts": 2,
+        "nextAttemptAt": "2027-02-04T09:00:03Z",
+    }
+    body = rental_body(phase="PastDue", billing=billing_body(pastDue=late))
+    [rental] = _ready(body).rentals_of("cust-1")
+    assert rental.billing is not None
+    assert rental.billing.past_due == projection.PastDue(
+        4, _seconds("2027-02-01T09:00:05+00:00"), 2, _seconds("2027-02-04T09:00:03+00:00")
+    )
+    exhausted = rental_body(phase="PastDue", billing=billing_body(pastDue={**late, "nextAttemptAt": None}))
+    [rental] = _ready(exhausted).rentals_of("cust-1")
+    assert rental.billing is not None and rental.billing.past_due is not None
+    assert rental.billing.past_due.next_attempt_at is None
+
+
+def test_a_rental_without_a_contract_has_none(rental_body: RentalFactory) -> None:
+    [rental] = _ready(rental_body(receipts=0)).rentals_of("cust-1")
+    assert rental.billing is None
+    assert rental.charges == ()
+    assert projection.cancellation(rental, 0) is None
+
+
+def test_absent_dates_and_counts_read_as_absent_and_zero(
+    rental_body: RentalFactory, billing_body: BillingFactory
+) -> None:
+    # Just applied: the terms are locked, nothing is paid or scheduled yet.
+    fresh = billing_body(
+        periodsPaid=None, paidAmount=None, nextChargeAt=None, termEndsAt=None, withdrawalEndsAt=None
+    )
+    [rental] = _ready(rental_body(phase="AwaitingPayment", billing=fresh)).rentals_of("cust-1")
+    assert rental.billing is not None
+    assert (rental.billing.periods_paid, rental.billing.paid_amount) == (0, 0)
+    assert rental.billing.next_charge_at is rental.billing.term_ends_at is rental.billing.withdrawal_ends_at
+    assert rental.billing.next_charge_at is None
+
+
+def test_a_receipt_without_period_or_amount_shows_them_as_unknown(
+    rental_body: RentalFactory, billing_body: BillingFactory
+) -> None:
+    body = rental_body(billing=billing_body(), receipts=2)
+    del body["status"]["history"][5]["period"], body["status"]["history"][6]["amount"]
+    [rental] = _ready(body).rentals_of("cust-1")
+    assert [(charge.period, charge.amount) for charge in rental.charges] == [(None, 30_000), (3, None)]
+
+
+def test_a_contract_without_a_fee_is_shown_as_none(
+    rental_body: RentalFactory, billing_body: BillingFactory
+) -> None:
+    [rental] = _ready(rental_body(billing=billing_body(monthlyFee=None))).rentals_of("cust-1")
+    assert rental.billing is None
+
+
+DAY = 86400
+WITHDRAWAL_ENDS = _seconds("2026-11-15T10:30:00+00:00")
+
+
+@pytest.mark.parametrize(
+    ("phase", "changes", "now", "expected"),
+    [
+        # Within the withdrawal window: everything paid comes back.
+        ("Confirmed", {}, WITHDRAWAL_ENDS - 1, projection.Cancellation("Withdrawal", 90_000, 0)),
+        # Not delivered yet: no window has started, a cancellation is a withdrawal.
+        (
+            "Confirmed",
+            {"withdrawalEndsAt": None, "periodsPaid": 1, "paidAmount": 30_000},
+            WITHDRAWAL_ENDS + 100 * DAY,
+            projection.Cancellation("Withdrawal", 30_000, 0),
+        ),
+        # The window's end itself is past it; inside the mandatory period the fee is 10% of the
+        # 9 unpaid mandatory months: 30,000 x 9 x 10% = 27,000.
+        ("Confirmed", {}, WITHDRAWAL_ENDS, projection.Cancellation("Termination", 0, 27_000)),
+        ("PastDue", {}, WITHDRAWAL_ENDS + 80 * DAY, projection.Cancellation("Termination", 0, 27_000)),
+        # Rounded down to a whole minor unit: 999 x 11 x 7% = 769.23.
+        (
+            "Confirmed",
+            {"monthlyFee": 999, "periodsPaid": 1, "earlyTerminationPercent": 7},
+            WITHDRAWAL_ENDS + DAY,
+            projection.Cancellation("Termination", 0, 769),
+        ),
+        # After the mandatory period: nothing back, nothing owed.
+        (
+            "Confirmed",
+            {"periodsPaid": 12, "paidAmount": 360_000},
+            WITHDRAWAL_ENDS + 330 * DAY,
+            projection.Cancellation("Termination", 0, 0),
+        ),
+        (
+            "Confirmed",
+            {"mandatoryMonths": 0},
+            WITHDRAWAL_ENDS + DAY,
+            projection.Cancellation("Termination", 0, 0),
+        ),
+        # Not in force: nothing to preview.
+        ("Completed", {"periodsPaid": 36}, WITHDRAWAL_ENDS + DAY, None),
+        ("Cancelled", {}, WITHDRAWAL_ENDS - 1, None),
+        ("Cancelling", {}, WITHDRAWAL_ENDS - 1, None),
+        ("AwaitingPayment", {"periodsPaid": 0, "paidAmount": 0}, WITHDRAWAL_ENDS - 1, None),
+    ],
+)
+def test_the_cancellation_preview_follows_the_window_and_the_mandatory_period(
+    rental_body: RentalFactory,
+    billing_body: BillingFactory,
+    *,
+    phase: str,
+    changes: dict[str, Any],
+    now: int,
+    expected: projection.Cancellation | None,
+) -> None:
+    [rental] = _ready(rental_body(phase=phase, billing=billing_body(**changes))).rentals_of("cust-1")
+    assert projection.cancellation(rental, now) == expected
+
+
+def _hostile(body: dict[str, Any], path: str, value: int) -> dict[str, Any]:
+    """`body` with the status field at dotted `path` (history entries by index) set to `value`."""
+    body = copy.deepcopy(body)
+    *parents, last = path.split(".")
+    target = body["status"]
+    for part in parents:
+        target = target[int(part)] if part.isdigit() else target[part]
+    target[last] = value
+    return body
+
+
+# Numbers of the contract the projection cannot keep, named as the warning names them.
+CONTRACT_OUT_OF_RANGE = [
+    ("billing.periodsPaid", 10**12),
+    ("billing.periodsPaid", -1),
+    ("billing.periodsTotal", 61),
+    ("billing.mandatoryMonths", 61),
+    ("billing.earlyTerminationPercent", 101),
+    ("billing.monthlyFee", 2**53),
+    ("billing.paidAmount", 2**62),
+    ("billing.pastDue.period", 61),
+    ("billing.pastDue.attempts", 101),
+    ("history.5.amount", 2**62),
+    ("history.6.period", 10**12),
+]
+
+
+@pytest.mark.parametrize(("path", "value"), CONTRACT_OUT_OF_RANGE)
+def test_an_out_of_range_contract_number_skips_that_rental_only(
+    rental_body: RentalFactory,
+    billing_body: BillingFactory,
+    caplog: pytest.LogCaptureFixture,
+    path: str,
+    value: int,
+) -> None:
+    late = {"period": 4, "since": "2027-02-01T09:00:05Z", "attempts": 2}
+    good = rental_body(
+        "bad", customer="cust-2", phase="PastDue", billing=billing_body(pastDue=late), receipts=2
+    )
+    before = _skipped()
+    with caplog.at_level(logging.WARNING, logger="rental_operator.mypage.projection"):
+        view = projection.Projection()
+        view.replace("Rental", None, [([rental_body("a"), _hostile(good, path, value)], "100")])
+        view.mark_ready()
+    assert [rental.name for rental in view.rentals_of("cust-1")] == ["a"]
+    assert view.rentals_of("cust-2") == []
+    named = "status." + re.sub(r"\.(\d+)\.", r"[\1].", path)
+    assert f"Rental shop/bad: {named} is {value}, out of range" in caplog.text
+    assert _skipped() == before + 1
+
+
+def test_the_largest_contract_numbers_that_fit_are_kept(
+    rental_body: RentalFactory, billing_body: BillingFactory
+) -> None:
+    largest = billing_body(
+        monthlyFee=2**53 - 1,
+        paidAmount=2**53 - 1,
+        periodsTotal=60,
+        periodsPaid=60,
+        mandatoryMonths=60,
+        earlyTerminationPercent=100,
+        pastDue={"period": 60, "since": "2106-02-07T06:28:15Z", "attempts": 100},
+    )
+    body = _hostile(rental_body(billing=largest, receipts=1), "history.5.amount", 2**53 - 1)
+    [rental] = _ready(body).rentals_of("cust-1")
+    assert rental.billing is not None and rental.billing.past_due is not None
+    assert (rental.billing.monthly_fee, rental.billing.paid_amount) == (2**53 - 1, 2**53 - 1)
+    assert (rental.billing.periods_total, rental.billing.periods_paid, rental.billing.mandatory_months) == (
+        60,
+        60,
+        60,
+    )
+    assert rental.billing.early_termination_percent == 100
+    assert rental.billing.past_due == projection.PastDue(60, 2**32 - 1, 100, None)
+    assert rental.charges[0].amount == 2**53 - 1
+
+
+@pytest.mark.parametrize("billing", ["monthly", ["a"], {"monthlyFee": 1, "pastDue": "soon"}])
+def test_a_malformed_contract_is_skipped_not_raised(rental_body: RentalFactory, billing: Any) -> None:
+    before = _skipped("malformed")
+    view = projection.Projection()
+    view.replace("Rental", None, [([rental_body("x", billing=billing), rental_body("a")], "100")])
+    assert [rental.name for rental in view.rentals_of("cust-1")] == ["a"]
+    assert _skipped("malformed") == before + 1

@@ -329,3 +329,123 @@ def test_policy_from_settings_reads_the_secret_file(tmp_path: Any) -> None:
 def test_rfc3339() -> None:
     assert server.rfc3339(0) == "1970-01-01T00:00:00Z"
     assert server.rfc3339(1.25) == "1970-01-01T00:00:01.250Z"
+
+
+# --- the monthly contract in the JSON answer ------------------------------------------------------------
+BillingFactory = Callable[..., dict[str, Any]]
+# After the withdrawal window (it closed on 2026-11-15), inside the 12 mandatory months.
+NOW = datetime.datetime(2026, 12, 10, tzinfo=datetime.UTC).timestamp()
+LATE = {"period": 4, "since": "2027-02-01T09:00:05Z", "attempts": 2, "nextAttemptAt": "2027-02-04T09:00:03Z"}
+
+
+def _rentals_json(*bodies: dict[str, Any], now: float = NOW) -> dict[str, dict[str, Any]]:
+    """What the API answers cust-1 for these Rentals at `now`, by rental name."""
+    view = projection.Projection(clock=lambda: now)
+    for body in bodies:
+        view.apply("Rental", None, body)
+    view.mark_ready()
+    answer: dict[str, Any] = {}
+
+    async def test(client: test_utils.TestClient[Any, Any]) -> None:
+        response = await client.get("/api/v1/customers/cust-1/rentals", headers=_bearer("cust-1"))
+        assert response.status == 200
+        answer.update(await response.json())
+
+    _run(test, _app(view))
+    return {rental["name"]: rental for rental in answer["rentals"]}
+
+
+def test_a_rental_in_force_carries_its_contract_charges_and_cancellation(
+    rental_body: RentalFactory, billing_body: BillingFactory
+) -> None:
+    rentals = _rentals_json(rental_body("r1", billing=billing_body(), receipts=2))
+    rental = rentals["r1"]
+    assert rental["billing"] == {
+        "monthlyFee": 30_000,
+        "currency": "KRW",
+        "mandatoryMonths": 12,
+        "periodsPaid": 3,
+        "periodsTotal": 36,
+        "paidAmount": 90_000,
+        "nextChargeAt": "2027-02-01T09:00:03Z",
+        "termEndsAt": "2029-11-01T09:00:03Z",
+        "withdrawalEndsAt": "2026-11-15T10:30:00Z",
+        "pastDue": None,
+    }
+    assert rental["charges"] == [
+        {"period": 2, "amount": 30_000, "at": "2026-12-01T09:00:05Z"},
+        {"period": 3, "amount": 30_000, "at": "2027-01-01T09:00:04Z"},
+    ]
+    # 10% of the 9 unpaid mandatory months' fees.
+    assert rental["cancellation"] == {"ending": "Termination", "refund": 0, "fee": 27_000}
+    # Every field the contract had before is still there.
+    assert rental["payment"] == {"phase": "Approved", "amount": 360_000, "currency": "KRW"}
+    assert rental["delivery"] == {"phase": "Delivered", "trackingNumber": "TRK-1"}
+    assert [entry["kind"] for entry in rental["history"]][-2:] == ["Billing", "Billing"]
+
+
+def test_the_cancellation_is_priced_at_the_time_of_the_request(
+    rental_body: RentalFactory, billing_body: BillingFactory
+) -> None:
+    body = rental_body("r1", billing=billing_body())
+    within = datetime.datetime(2026, 11, 10, tzinfo=datetime.UTC).timestamp()
+    assert _rentals_json(body, now=within)["r1"]["cancellation"] == {
+        "ending": "Withdrawal",
+        "refund": 90_000,
+        "fee": 0,
+    }
+    after_mandatory = datetime.datetime(2027, 12, 1, tzinfo=datetime.UTC).timestamp()
+    paid_up = rental_body("r1", billing=billing_body(periodsPaid=13, paidAmount=390_000))
+    assert _rentals_json(paid_up, now=after_mandatory)["r1"]["cancellation"] == {
+        "ending": "Termination",
+        "refund": 0,
+        "fee": 0,
+    }
+
+
+def test_a_past_due_rental_says_which_charge_and_when_it_is_tried_again(
+    rental_body: RentalFactory, billing_body: BillingFactory
+) -> None:
+    rental = _rentals_json(rental_body("r1", phase="PastDue", billing=billing_body(pastDue=LATE)))["r1"]
+    assert rental["phase"] == "PastDue"
+    assert rental["billing"]["pastDue"] == {
+        "period": 4,
+        "since": "2027-02-01T09:00:05Z",
+        "attempts": 2,
+        "nextAttemptAt": "2027-02-04T09:00:03Z",
+    }
+    assert rental["cancellation"] == {"ending": "Termination", "refund": 0, "fee": 27_000}
+
+
+@pytest.mark.parametrize(
+    ("phase", "changes"),
+    [
+        ("Completed", {"periodsPaid": 36, "paidAmount": 1_080_000, "nextChargeAt": None}),
+        ("Cancelled", {"ending": "Withdrawal", "refundedAmount": 90_000, "nextChargeAt": None}),
+    ],
+)
+def test_a_completed_or_cancelled_rental_keeps_its_contract_and_previews_nothing(
+    rental_body: RentalFactory, billing_body: BillingFactory, phase: str, changes: dict[str, Any]
+) -> None:
+    rental = _rentals_json(rental_body("r1", phase=phase, billing=billing_body(**changes)))["r1"]
+    assert rental["phase"] == phase
+    assert rental["billing"]["periodsPaid"] == changes.get("paidAmount", 90_000) // 30_000
+    assert rental["billing"]["nextChargeAt"] is None
+    assert rental["cancellation"] is None
+
+
+def test_a_rental_without_a_contract_has_null_fields(rental_body: RentalFactory) -> None:
+    rental = _rentals_json(rental_body("r1", phase=None))["r1"]
+    # Like payment and delivery: always an object, null until the operator locks the terms.
+    assert set(rental["billing"]) >= {
+        "monthlyFee",
+        "currency",
+        "periodsPaid",
+        "periodsTotal",
+        "nextChargeAt",
+        "termEndsAt",
+        "pastDue",
+    }
+    assert set(rental["billing"].values()) == {None}
+    assert rental["charges"] == []
+    assert rental["cancellation"] is None
