@@ -126,11 +126,13 @@ def test_mypage_shows_the_contract_the_status_carries(
     # (A merge patch: null removes the field, as the operator's whole-status write leaves it out.)
     done = _billing(CLOSED, periodsPaid=36, paidAmount=1_080_000, nextChargeAt=None)
     _write_status(cluster, "kim-late", {**_status("Completed", done), "message": "the unit is yours"})
-    completed = testkit.wait_for(
-        lambda: (r := mypage.rental("kim", "kim-late")) and r["phase"] == "Completed" and r,
-        timeout=30,
-        what="the completed contract on MyPage",
-    )
+
+    def completed_rental() -> dict[str, Any] | None:
+        rental = mypage.rental("kim", "kim-late")
+        return rental if rental is not None and rental["phase"] == "Completed" else None
+
+    completed = testkit.wait_for(completed_rental, timeout=30, what="the completed contract on MyPage")
+    assert completed is not None
     assert completed["cancellation"] is None
     assert completed["billing"]["periodsPaid"] == 36
     assert completed["billing"]["nextChargeAt"] is None
