@@ -3,8 +3,11 @@
 Three parts, figures printed (and written as JSON with --json); nothing here asserts a time.
 
 1. memory: 100,000 synthetic Rentals across 20,000 customers (the shapes and messages the operator
-   writes: confirmed and delivered, shipping, awaiting payment, cancelled, rejected) are fed into a
-   projection; tracemalloc gives the bytes it keeps, and a separate process its RSS growth.
+   writes: confirmed and delivered, shipping, awaiting payment, cancelled, rejected; rentals in force
+   carry their monthly contract, `status.billing`, and a receipt in the history for each month paid,
+   the history cut to its last 20 entries as the operator cuts it; 5% of the delivered ones past due)
+   are fed into a projection; tracemalloc gives the bytes it keeps, and a separate process its RSS
+   growth.
 2. http: a child process loads the same projection and serves the real aiohttp application
    (token authentication on) on 127.0.0.1; `wrk` (Debian's) requests
    GET /api/v1/customers/{random customer}/rentals with each customer's bearer token, and reports
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import calendar
 import gc
 import http.client
 import json
@@ -125,6 +129,93 @@ def machine() -> dict[str, Any]:
     }
 
 
+# The operator keeps this many history entries (api.rental.HISTORY_LIMIT); a rental months into its
+# term has mostly monthly receipts there, which is what makes an old rental's record larger.
+HISTORY_LIMIT = 20
+DAY = 86400
+MONTH = 30 * DAY  # a synthetic calendar: what matters here is the shape and size of the data
+
+
+def _stamp(seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+def _parse(stamp: str) -> int:
+    return calendar.timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ"))
+
+
+def _contract(rng: random.Random, status: dict[str, Any], *, fee: int, months: int, cancelled: bool) -> None:
+    """Add the monthly contract to a rental that was confirmed: `status.billing` and the receipts.
+
+    A delivered rental has paid a random number of its months (one receipt each after the first,
+    which the confirmation stands for), 5% of them with a declined charge being retried; a
+    shipping or cancelled one has paid its first month.
+    """
+    history: list[dict[str, Any]] = status["history"]
+    confirmed = next(entry for entry in history if entry["phase"] == "Confirmed")
+    anchor = _parse(confirmed["at"])
+    delivered = next((entry for entry in history if entry["phase"] == "Delivered"), None)
+    at_rest = status["phase"] == "Confirmed" and delivered is not None
+    paid = rng.randint(1, months) if at_rest else 1
+    seq = history[-1]["seq"]
+    for period in range(2, paid + 1):
+        seq += 1
+        history.append(
+            {
+                "seq": seq,
+                "kind": "Billing",
+                "phase": "Charged",
+                "at": _stamp(anchor + (period - 1) * MONTH + rng.randrange(60)),
+                "message": f"period {period} of {months} paid",
+                "period": period,
+                "amount": fee,
+            }
+        )
+    billing: dict[str, Any] = {
+        "monthlyFee": fee,
+        "currency": "KRW",
+        "mandatoryMonths": rng.choice((0, 12, 36)),
+        "earlyTerminationPercent": 10,
+        "periodsTotal": months,
+        "periodsPaid": paid,
+        "paidAmount": fee * paid,
+        "refundedAmount": fee * paid if cancelled else 0,
+        "anchor": _stamp(anchor),
+        "termEndsAt": _stamp(anchor + months * MONTH),
+    }
+    if delivered is not None:
+        billing["withdrawalEndsAt"] = _stamp(_parse(delivered["at"]) + 14 * DAY)
+    if cancelled:
+        billing["ending"], billing["endingAt"] = "Withdrawal", history[-1]["at"]
+    elif paid < months:
+        due = anchor + paid * MONTH
+        billing["nextChargeAt"] = _stamp(due)
+        if at_rest and rng.random() < 0.05:
+            seq += 1
+            retry = due + DAY
+            history.append(
+                {
+                    "seq": seq,
+                    "kind": "Billing",
+                    "phase": "ChargeDeclined",
+                    "at": _stamp(due + 5),
+                    "message": "insufficient_funds",
+                    "period": paid + 1,
+                    "amount": fee,
+                    "dueAt": _stamp(retry),
+                }
+            )
+            billing["pastDue"] = {
+                "period": paid + 1,
+                "since": _stamp(due + 5),
+                "attempts": 1,
+                "nextAttemptAt": _stamp(retry),
+            }
+            status["phase"], status["message"] = "PastDue", "a monthly charge was declined; retrying"
+    status["history"] = history[-HISTORY_LIMIT:]
+    status["billing"] = billing
+
+
 def customer_id(index: int) -> str:
     return f"cust-{index:05d}"
 
@@ -148,7 +239,7 @@ def synthetic_rentals(count: int, customers: int, *, seed: int = 7) -> Iterator[
                     "seq": seq,
                     "kind": kind,
                     "phase": phase,
-                    "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at)),
+                    "at": _stamp(at),
                     "message": message.format(purifier=purifier),
                 }
             )
@@ -160,11 +251,13 @@ def synthetic_rentals(count: int, customers: int, *, seed: int = 7) -> Iterator[
             "observedGeneration": 1,
         }
         name = f"{customer}-{purifier}-{index // customers}"
+        if payment_phase in ("Approved", "Refunded"):
+            _contract(rng, status, fee=fee, months=months, cancelled=payment_phase == "Refunded")
         if payment_phase:
             status["payment"] = {
                 "name": name,
                 "phase": payment_phase,
-                "amount": fee * months,
+                "amount": fee,  # the latest period's charge: one month's fee
                 "currency": "KRW",
                 "transactionId": f"pay_{rng.getrandbits(64):016x}",
             }
@@ -235,9 +328,10 @@ def measure_memory(count: int, customers: int) -> dict[str, Any]:
     assert len(view) == count and view.customers == customers, (len(view), view.customers)
     # The serving path without HTTP: one customer's rentals to JSON bytes.
     ids = [customer_id(index) for index in random.Random(3).sample(range(customers), 2000)]
+    now = time.time()
     started = time.perf_counter()
     for customer in ids:
-        json.dumps([server.rental_json(rental) for rental in view.rentals_of(customer)]).encode()
+        json.dumps([server.rental_json(rental, now=now) for rental in view.rentals_of(customer)]).encode()
     per_query = (time.perf_counter() - started) / len(ids)
     return {
         "rentals": count,
