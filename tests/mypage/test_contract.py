@@ -96,6 +96,7 @@ def test_mypage_shows_the_contract_the_status_carries(
         "monthlyFee": 30_000,
         "currency": "KRW",
         "mandatoryMonths": 12,
+        "earlyTerminationPercent": 10,
         "periodsPaid": 3,
         "periodsTotal": 36,
         "paidAmount": 90_000,

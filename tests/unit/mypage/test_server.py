@@ -364,6 +364,7 @@ def test_a_rental_in_force_carries_its_contract_charges_and_cancellation(
         "monthlyFee": 30_000,
         "currency": "KRW",
         "mandatoryMonths": 12,
+        "earlyTerminationPercent": 10,
         "periodsPaid": 3,
         "periodsTotal": 36,
         "paidAmount": 90_000,
