@@ -2,12 +2,13 @@
 
 The controllers reach everything through `controllers.context.Context`, so a test builds one of its own
 from stand-ins for the interfaces they call: `kubeapi.Kube` (get, create, replace_status, merge_patch,
-with resourceVersions, uids, 409 Conflict and 404 NotFound as the API server has them), the
-`EventRecorder`, the payment, shipping and SMS clients (scriptable: answers or the partner
-exceptions), and the `Scheduler` (which records what was asked for later, and runs it when the test
-says so). No thread, socket or cluster: a test reads as the story of one object, and runs in
-milliseconds. Test modules cannot import this conftest, so the world comes through the `world`
-fixture; partner answers are built with the real models (`partners.payments.Charge`, ...).
+delete guarded by uid, with resourceVersions, uids, 409 Conflict and 404 NotFound as the API server has
+them), the `EventRecorder`, the payment, shipping and SMS clients (scriptable: answers or the partner
+exceptions), the `Scheduler` (which records what was asked for later, and runs it when the test says
+so) and the clock (which moves only when the test says so). No thread, socket or cluster: a test reads
+as the story of one object, and runs in milliseconds. Test modules cannot import this conftest, so the
+world comes through the `world` fixture; partner answers are built with the real models
+(`partners.payments.Charge`, ...).
 """
 
 from __future__ import annotations
@@ -69,7 +70,8 @@ class FakeKube:
         self.objects[self._key(body["kind"], metadata["namespace"], metadata["name"])] = body
         return copy.deepcopy(body)
 
-    def delete(self, kind: str, name: str) -> None:
+    def remove(self, kind: str, name: str) -> None:
+        """Take an object out as if someone else had deleted it (not logged as a call)."""
         del self.objects[self._key(kind, NAMESPACE, name)]
 
     def body(self, kind: str, name: str) -> dict[str, Any] | None:
@@ -130,6 +132,22 @@ class FakeKube:
             del self.objects[self._key(resource.kind, metadata["namespace"], metadata["name"])]
         return copy.deepcopy(stored)
 
+    def delete(self, resource: meta.Resource, obj: dict[str, Any]) -> None:
+        """As `kubeapi.Kube.delete`: the object itself, by its uid (a precondition); one that is gone or
+        was replaced by another of its name is success and the other is left alone. An object with
+        finalizers is only marked for deletion, as the API server does."""
+        metadata = obj["metadata"]
+        self._call("delete", resource.kind, metadata["name"])
+        key = self._key(resource.kind, metadata["namespace"], metadata["name"])
+        stored = self.objects.get(key)
+        if stored is None or stored["metadata"]["uid"] != metadata["uid"]:
+            return  # NotFound, or Conflict on the uid precondition: kubeapi.Kube.delete treats both as done
+        if stored["metadata"].get("finalizers"):
+            stored["metadata"].setdefault("deletionTimestamp", NOW.isoformat())
+            stored["metadata"]["resourceVersion"] = str(next(self._versions))
+            return
+        del self.objects[key]
+
     # --- plumbing ---
     @staticmethod
     def _key(kind: str, namespace: str, name: str) -> tuple[str, str, str]:
@@ -171,7 +189,8 @@ class FakeEvents:
 
 class FakePayments:
     """`partners.payments.PaymentClient`: approves unless `answers` says otherwise (a `Charge` or an
-    exception per call, in order); the requests are kept in `charges` and `refunds`."""
+    exception per call, in order); the requests are kept in `charges` and `refunds`. A key it has
+    answered gets the same answer again (`answered`, as CONTRACT §2 promises), whatever `answers` says."""
 
     def __init__(self) -> None:
         self.breaker = "closed"
@@ -179,16 +198,22 @@ class FakePayments:
         self.refund_answers: list[Exception] = []
         self.charges: list[dict[str, Any]] = []
         self.refunds: list[tuple[str, str]] = []
+        self.answered: dict[str, payments.Charge] = {}
 
     def breaker_state(self) -> str:
         return self.breaker
 
     def charge(self, **request: Any) -> payments.Charge:
         self.charges.append(request)
+        known = self.answered.get(request["idempotency_key"])
+        if known is not None:
+            return known
         answer = self.answers.pop(0) if self.answers else None
         if isinstance(answer, Exception):
             raise answer
-        return answer or charge("approved", f"tx-{len(self.charges)}", request["amount"])
+        answer = answer or charge("approved", f"tx-{len(self.charges)}", request["amount"])
+        self.answered[request["idempotency_key"]] = answer
+        return answer
 
     def refund(self, payment_id: str, *, idempotency_key: str) -> payments.Refund:
         self.refunds.append((payment_id, idempotency_key))
@@ -266,6 +291,19 @@ class FakeSms:
         pass
 
 
+class FakeClock:
+    """`Context.clock`: the time stands still until the test moves it."""
+
+    def __init__(self, now: datetime.datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime.datetime:
+        return self.now
+
+    def advance(self, delta: datetime.timedelta) -> None:
+        self.now += delta
+
+
 class FakeScheduler:
     """`runtime.scheduler.Scheduler` that only records: `waiting[key]` is (delay, callback); a request
     for a key already waiting merges into it (the earlier delay wins), as the real one does."""
@@ -307,7 +345,13 @@ class World:
     shipping: FakeShipping
     sms: FakeSms
     scheduler: FakeScheduler
+    clock: FakeClock
     ctx: context.Context
+
+    def configure(self, **settings: Any) -> None:
+        """Run with these settings instead of the defaults (e.g. short billing periods)."""
+        self.ctx.settings = config.Settings(**{**_SETTINGS, **settings})
+        self.ctx.billing_terms = None  # parsed again from the new settings
 
     def add(self, body: dict[str, Any]) -> dict[str, Any]:
         """Create an object in the API (the watch would feed the stores later: they start empty)."""
@@ -318,18 +362,19 @@ class World:
         return {c["type"]: (c["status"], c["reason"]) for c in found}
 
 
-SETTINGS = config.Settings(
-    payment_url="http://payments.invalid",
-    shipping_url="http://shipping.invalid",
-    payment_retry_seconds=5.0,
-    shipping_poll_seconds=7.0,
-    deferral_timeout_seconds=3600.0,
-)
+_SETTINGS: dict[str, Any] = {
+    "payment_url": "http://payments.invalid",
+    "shipping_url": "http://shipping.invalid",
+    "payment_retry_seconds": 5.0,
+    "shipping_poll_seconds": 7.0,
+    "deferral_timeout_seconds": 3600.0,
+}
+SETTINGS = config.Settings(**_SETTINGS)
 
 
 @pytest.fixture
 def world() -> World:
-    kube, events, scheduler = FakeKube(), FakeEvents(), FakeScheduler()
+    kube, events, scheduler, clock = FakeKube(), FakeEvents(), FakeScheduler(), FakeClock(NOW)
     partners = FakePayments(), FakeShipping(), FakeSms()
     ctx = context.Context(
         settings=SETTINGS,
@@ -339,9 +384,9 @@ def world() -> World:
         shipping_client=cast(Any, partners[1]),
         sms_sender=partners[2],
         scheduler=cast(Any, scheduler),
-        clock=lambda: NOW,
+        clock=clock,
     )
-    return World(kube, events, *partners, scheduler, ctx)
+    return World(kube, events, *partners, scheduler, clock, ctx)
 
 
 # --- objects as the API server holds them ----------------------------------------------------------------
@@ -349,8 +394,8 @@ def purifier(*, stock: int = 2) -> dict[str, Any]:
     return testkit.purifier("aqua", stock=stock, fee=30_000)
 
 
-def rental(name: str = "kim") -> dict[str, Any]:
-    return testkit.rental(name, "aqua", customer="cust-1", months=12)
+def rental(name: str = "kim", *, months: int = 12) -> dict[str, Any]:
+    return testkit.rental(name, "aqua", customer="cust-1", months=months)
 
 
 def owner(body: dict[str, Any]) -> dict[str, Any]:
@@ -367,25 +412,34 @@ def owner(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def payment(
-    name: str = "kim",
+    rental: str = "kim",
     *,
+    period: int | None = 1,
     owners: list[dict[str, Any]] | None = None,
-    key: str = "rental-uid-x",
-    amount: int = 360_000,
+    key: str | None = None,
+    amount: int = 30_000,
+    attempt: int = 1,
     refund: bool = False,
     status: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """A rental's charge for `period` (None: its early-termination fee), named as the rental names it:
+    `<rental>-p<period>` or `<rental>-fee`; its key is `rental-uid-x-p<period>` unless given."""
+    suffix = f"p{period}" if period is not None else "fee"
+    spec = {
+        "rental": rental,
+        "amount": amount,
+        "currency": "KRW",
+        "customerId": "cust-1",
+        "idempotencyKey": key or f"rental-uid-x-{suffix}",
+        "attempt": attempt,
+        "refund": refund,
+    }
+    if period is not None:
+        spec["period"] = period
     return {
         "kind": "Payment",
-        "metadata": {"name": name, "ownerReferences": owners or []},
-        "spec": {
-            "rental": name,
-            "amount": amount,
-            "currency": "KRW",
-            "customerId": "cust-1",
-            "idempotencyKey": key,
-            "refund": refund,
-        },
+        "metadata": {"name": f"{rental}-{suffix}", "ownerReferences": owners or []},
+        "spec": spec,
         "status": status or {},
     }
 
