@@ -81,7 +81,10 @@ def test_the_page_shows_a_rental_and_its_change_after_a_reload(
         assert article.count() == 1
         details = article.locator("dl").inner_text()
         assert "Confirmed" in details
-        assert "Approved" in details and "936,000 KRW" in details
+        # The latest period's charge, one month's fee, and the contract it belongs to.
+        assert "Approved" in details and "39,000 KRW" in details
+        assert "1 of 24 months paid" in details
+        assert "If you cancel now: full refund of 39,000 KRW" in article.inner_text()
         assert "Delivered" in details
         assert tracking in details
         history = article.get_by_role("listitem").all_inner_texts()

@@ -40,14 +40,23 @@ def test_a_rental_change_appears_in_the_api_and_on_the_page(
         return rental if rental and rental["delivery"]["phase"] == "Delivered" else None
 
     rental = testkit.wait_for(delivered, timeout=60, what="a confirmed, delivered rental on MyPage")
+    assert rental is not None
     status = (cluster.get("rentals", "kim-aqua") or {})["status"]
     assert rental["model"] == "Model aqua"
-    assert rental["payment"] == {"phase": "Approved", "amount": 360_000, "currency": "KRW"}
+    # A monthly contract: the payment is the latest period's charge, one month's fee.
+    assert rental["payment"] == {"phase": "Approved", "amount": 30_000, "currency": "KRW"}
     assert rental["delivery"]["trackingNumber"] == status["delivery"]["trackingNumber"]
     assert [entry["phase"] for entry in rental["history"]] == [entry["phase"] for entry in status["history"]]
+    billing = rental["billing"]
+    assert (billing["monthlyFee"], billing["currency"]) == (30_000, "KRW")
+    assert (billing["periodsPaid"], billing["periodsTotal"], billing["paidAmount"]) == (1, 12, 30_000)
+    assert billing["pastDue"] is None
+    # Just delivered: within the withdrawal window, cancelling refunds everything paid.
+    assert rental["cancellation"] == {"ending": "Withdrawal", "refund": 30_000, "fee": 0}
     page = mypage.page("kim")
     assert status["delivery"]["trackingNumber"] in page
     assert "Confirmed" in page and "Delivered" in page
+    assert "1 of 12 months paid" in page and "If you cancel now: full refund of 30,000 KRW" in page
 
     cluster.patch("rentals", "kim-aqua", {"spec": {"cancelled": True}})
     testkit.wait_for(
@@ -57,6 +66,7 @@ def test_a_rental_change_appears_in_the_api_and_on_the_page(
     )
     page = mypage.page("kim")
     assert "Cancelled" in page and "Refunded" in page
+    assert "If you cancel now" not in page  # no longer in force: nothing to preview
 
 
 def test_readyz_fails_until_the_initial_listing_is_loaded(
@@ -112,6 +122,7 @@ def test_a_second_mypage_serves_the_same_data_and_outlives_the_operator(
         timeout=30,
         what="a rental applied while the operator is down",
     )
+    assert rental is not None
     assert rental["payment"] == {"phase": None, "amount": None, "currency": None}
     assert "kim-3" in second.page("kim")
 
