@@ -184,14 +184,9 @@ def fold(
         paid_amount += payment.spec.amount
         if past_due is not None and past_due.period == paid:
             past_due = None
-        notices.append(
-            Notice(
-                "Charged",
-                f"period {paid} of {total} paid",
-                period=paid,
-                amount=payment.spec.amount,
-            )
-        )
+        # The message is the same for every month (the period and amount are fields of their own):
+        # read models such as MyPage keep one copy of a message shared by many entries.
+        notices.append(Notice("Charged", "monthly fee charged", period=paid, amount=payment.spec.amount))
         if paid == total:
             notices.append(
                 Notice(
@@ -219,7 +214,7 @@ def fold(
                 notices.append(
                     Notice(
                         "ChargeDeclined",
-                        f"period {period} declined ({reason})",
+                        reason,
                         period=period,
                         amount=payment.spec.amount,
                         at=next_at,

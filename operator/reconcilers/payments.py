@@ -314,7 +314,19 @@ def charge_went_wrong(
         case Failure.REFUSED:
             return Outcome(charge_failed(payment, message, now, attempts=attempts), None)
         case Failure.NOT_SENT:
-            deferred = charge_unavailable(payment, message, now, attempts=payment.status.attempts)
+            if is_new_attempt(payment):
+                # The retry the Rental asked for did not leave: it is now the attempt to make (under its
+                # own key once it can), with no request of its own yet; the declined one is done with.
+                started = payment.model_copy(
+                    update={
+                        "status": payment.status.model_copy(
+                            update={"attempt": payment.spec.attempt, "attempts": 0, "transaction_id": None}
+                        )
+                    }
+                )
+                deferred = charge_unavailable(started, message, now, attempts=0)
+            else:
+                deferred = charge_unavailable(payment, message, now, attempts=payment.status.attempts)
             return Outcome(deferred, max(retry_after, retry_seconds))
         case Failure.NOT_ARRIVED:
             return Outcome(charge_unavailable(payment, message, now, attempts=attempts - 1), retry_seconds)

@@ -866,10 +866,9 @@ def _run_contract(b: _Builder) -> contract.Step | None:
             amount=first.spec.amount,
             months=b.rental.spec.months,
         )
-    charges: dict[int, api_payment.Payment] = dict(facts.charges)
-    if facts.payment is not None:
-        charges[1] = facts.payment
-    folded = contract.fold(facts.terms, terms, months=b.rental.spec.months, payments=charges, now=facts.now)
+    folded = contract.fold(
+        facts.terms, terms, months=b.rental.spec.months, payments=_charges_by_period(b), now=facts.now
+    )
     terms = folded.billing
     if terms.withdrawal_ends_at is None and b.delivery_phase in _DELIVERED_ONCE:
         delivered_at = facts.delivery.status.delivered_at if facts.delivery else None
@@ -894,6 +893,13 @@ def _run_contract(b: _Builder) -> contract.Step | None:
         case contract.Wait(until=until):
             b.wait_until(until)
     return folded.step
+
+
+def _charges_by_period(b: _Builder) -> dict[int, api_payment.Payment]:
+    charges: dict[int, api_payment.Payment] = dict(b.facts.charges)
+    if b.facts.payment is not None:
+        charges[1] = b.facts.payment
+    return charges
 
 
 def _prune(b: _Builder) -> None:
@@ -965,6 +971,17 @@ def _ending(b: _Builder, deleting: bool) -> api_rental.Ending | None:
         return None
     if terms.ending is not None:
         return terms.ending
+    # What was paid up to now counts, whatever the order in which the approval and the cancellation
+    # arrived: a month approved since the last look is folded (and receipted) before the fee is
+    # worked out, so the customer is neither charged the fee for a month paid nor left paying a month
+    # the contract does not record. A charge approved after this moment is given back (`_keeps`).
+    folded = contract.fold(
+        b.facts.terms, terms, months=b.rental.spec.months, payments=_charges_by_period(b), now=b.facts.now
+    )
+    for notice in folded.notices:
+        if notice.phase == "Charged":
+            b.billing_event(notice)
+    terms = folded.billing.model_copy(update={"past_due": terms.past_due})
     ends = terms.withdrawal_ends_at
     if ends is None and b.delivery_phase in _DELIVERED_ONCE:
         delivered_at = b.facts.delivery.status.delivered_at if b.facts.delivery else None
@@ -1064,12 +1081,18 @@ def _cancelling_message(why: str, ending: api_rental.Ending | None, terms: api_r
     return f"{why}: refunding, stopping delivery, releasing the unit"
 
 
-def _keeps_paid(b: _Builder) -> bool:
-    """Whether charges already paid stay paid: a termination or non-payment, not a withdrawal."""
+def _keeps(b: _Builder, payment: api_payment.Payment) -> bool:
+    """Whether an approved charge stays paid: on a termination or for non-payment, a month the contract
+    counts as paid (folded into status.billing when the ending was decided); never on a withdrawal,
+    and never a charge approved after billing stopped."""
     terms = b.status.billing
-    return terms is not None and terms.ending in (
-        api_rental.Ending.TERMINATION,
-        api_rental.Ending.NON_PAYMENT,
+    return (
+        terms is not None
+        and terms.ending in (api_rental.Ending.TERMINATION, api_rental.Ending.NON_PAYMENT)
+        and payment.status.phase is PaymentPhase.APPROVED
+        and not payment.spec.refund
+        and payment.spec.period is not None
+        and payment.spec.period <= terms.periods_paid
     )
 
 
@@ -1081,12 +1104,11 @@ def _compensate(b: _Builder) -> None:
             StopDelivery(delivery.metadata.name or ""),
             Event("Normal", "DeliveryStopping", "stopping the delivery"),
         )
-    keeps_paid = _keeps_paid(b)
     for payment in b.own_payments:
         if payment is b.facts.fee or payment.spec.refund or payment.status.phase in _PAYMENT_SETTLED:
             continue
-        if keeps_paid and payment.status.phase is PaymentPhase.APPROVED:
-            continue  # a period paid stays paid; only a charge in flight is given back
+        if _keeps(b, payment):
+            continue  # a month paid stays paid; a charge in flight (or approved too late) is given back
         b.act(
             RequestRefund(payment.metadata.name or ""),
             Event("Normal", "RefundRequested", f"refunding {payment.spec.amount} {payment.spec.currency}"),
@@ -1134,14 +1156,11 @@ def _charge_fee(b: _Builder) -> None:
 
 def _settled(b: _Builder) -> bool:
     """Nothing is charged (beyond what stays paid), shipped or held for the rental any more."""
-    keeps_paid = _keeps_paid(b)
     for payment in b.own_payments:
         if payment is b.facts.fee:
             if payment.status.phase not in (PaymentPhase.APPROVED, *_PAYMENT_SETTLED):
                 return False
-        elif payment.status.phase not in _PAYMENT_SETTLED and not (
-            keeps_paid and payment.status.phase is PaymentPhase.APPROVED and not payment.spec.refund
-        ):
+        elif payment.status.phase not in _PAYMENT_SETTLED and not _keeps(b, payment):
             return False
     terms = b.status.billing
     if (

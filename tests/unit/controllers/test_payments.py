@@ -244,13 +244,6 @@ def test_a_new_attempt_whose_answer_is_lost_is_asked_again_under_the_same_attemp
     assert (status["phase"], status["attempt"], status["attempts"]) == ("Approved", 2, 2)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "a new attempt deferred by the open breaker is recorded Deferred with the declined attempt's "
-        "number, so when the breaker closes the declined attempt's key (-a1) is sent again before -a2"
-    ),
-)
 def test_a_new_attempt_deferred_by_the_open_breaker_is_sent_under_its_own_key(world: Any, make: Any) -> None:
     # the payment system keeps attempt 1's decline under its key
     world.payments.answered["rental-uid-x-p2-a1"] = make.charge(

@@ -1028,14 +1028,6 @@ def test_an_early_deleted_history_never_blocks_a_withdrawal() -> None:
     assert world.billing("r1").refunded_amount == 5 * FEE
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "a monthly charge approved after the rental's last look and before it sees a later cancellation "
-        "is kept as paid but never folded into status.billing: periodsPaid and paidAmount miss it and "
-        "the early-termination fee charges its month as unpaid"
-    ),
-)
 def test_a_month_approved_just_before_a_termination_is_counted_as_paid() -> None:
     world = World(units=1, mandatory_months=3)
     _in_force(world, "r1", months=3)
@@ -1159,9 +1151,10 @@ def test_random_walks_keep_the_invariants(seed: int) -> None:
         if name in world.gone:
             continue
         world.cancel(name)
-        # The rental sees the cancellation before the payment system answers what is in flight (a
-        # charge approved in between races it: see the xfail journey above).
-        world.reconcile(name)
+        # Every other seed, the payment system answers what is in flight before the rental sees the
+        # cancellation (an approval racing a termination: counted as paid, never charged for twice).
+        if seed % 2:
+            world.reconcile(name)
         world.settle(name)
         world.settle(name)
         assert world.phase(name) in ("Cancelled", "Rejected", "Completed"), name
