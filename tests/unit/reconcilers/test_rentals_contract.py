@@ -478,3 +478,32 @@ def test_a_stranger_under_a_months_payment_name_stops_the_charge_and_is_reported
     )
     assert not any(isinstance(a, rentals.CreatePayment) for a in plan.actions)
     assert _conditions(plan)["Paid"] == ("False", "PaymentMismatch")
+
+
+def test_deleting_a_rental_in_force_late_charges_the_fee_before_its_finalizer_goes() -> None:
+    now = _due(4) + DAY
+    rental = _rental(deleting=True, periodsPaid=3, paidAmount=3 * FEE)
+    plan = rentals.decide(_facts(rental, now, _charge(2, "Approved"), _charge(3, "Approved")))
+    assert plan.status.billing is not None and plan.status.billing.ending is api_rental.Ending.TERMINATION
+    assert [a.name for a in plan.actions if isinstance(a, rentals.CreatePayment)] == ["kim-fee"]
+    assert rentals.RemoveFinalizer() not in plan.actions
+
+    fee = FEE * 33 * 10 // 100
+    ending = _rental(
+        "Cancelling",
+        deleting=True,
+        periodsPaid=3,
+        ending="Termination",
+        endingAt=now.isoformat(),
+        feeAmount=fee,
+    )
+    done = _facts(
+        ending,
+        now + DAY,
+        _charge(2, "Approved"),
+        _charge(3, "Approved"),
+        _charge(None, "Approved", amount=fee),
+        delivery=_delivery("Returned", cancelled=True),
+        purifier=_purifier(holding=False),
+    )
+    assert rentals.RemoveFinalizer() in rentals.decide(done).actions
