@@ -385,6 +385,19 @@ class MyPageSettings(pydantic_settings.BaseSettings):
     namespaces: str | None = pydantic.Field(
         default=None, description="Comma-separated namespaces to read; unset reads all namespaces."
     )
+    web_enabled: bool = pydantic.Field(
+        default=True,
+        description=(
+            "Serve the customer web app's commands (apply, cancel) beside MyPage; false: the catalog "
+            "is shown, and applying or cancelling answers 503."
+        ),
+    )
+    web_open_applications: int = pydantic.Field(
+        default=3,
+        ge=1,
+        le=100,
+        description="Most unsettled applications (not yet in force, not yet refused) one customer may have.",
+    )
 
     @pydantic.field_validator("namespaces")
     @classmethod
