@@ -135,6 +135,13 @@ class Settings(pydantic_settings.BaseSettings):
         le=1000,
         description="Settled Payments kept per Rental; older ones are deleted once billing records them.",
     )
+    default_language: Literal["ko", "en"] = pydantic.Field(
+        default="ko",
+        description=(
+            "The language of a customer's text messages when their Rental has no spec.customer.language: "
+            "`ko` (Korean) or `en` (English)."
+        ),
+    )
     metrics_port: int = pydantic.Field(default=9090, ge=1, le=65535)
     metrics_address: str = pydantic.Field(
         default="0.0.0.0",  # scraped from outside the pod

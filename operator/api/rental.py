@@ -109,6 +109,13 @@ class Customer(meta.WireModel):
         description="Mobile number in E.164 form (for example +821012345678); status text messages go here.",
     )
     address: str = pydantic.Field(min_length=1, max_length=500, description="Where the unit is delivered.")
+    language: Literal["ko", "en"] | None = pydantic.Field(
+        default=None,
+        description=(
+            "The language of the customer's text messages and pages: `ko` (Korean) or `en` (English). "
+            "Unset: the operator's RENTAL_DEFAULT_LANGUAGE."
+        ),
+    )
 
 
 class RentalSpec(meta.WireModel):
