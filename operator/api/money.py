@@ -18,7 +18,9 @@ ISO 4217, so a CLDR change that would move one fails there first.
 
 Formatting goes through Babel's number patterns with the ISO code after the figure
 (`1,076,400 KRW`, `19.99 USD`), the style both surfaces already used; `locale` (default `en`) picks
-the separators, for the localised pages to come. Pure functions, no I/O: importable from every layer.
+the separators, and Korean (`ko`, for the Korean texts and page, `rental_operator.i18n`) writes won as
+Korean rental companies do, `1,076,400원`, and other currencies with Babel's Korean symbol (`US$19.99`).
+Pure functions, no I/O: importable from every layer.
 """
 
 from __future__ import annotations
@@ -68,10 +70,21 @@ def to_major(amount: int, currency: str) -> decimal.Decimal:
 
 
 @functools.cache
-def _pattern(decimals: int, with_code: bool) -> babel.numbers.NumberPattern:
-    # Grouped digits, exactly `decimals` places, then the ISO code (`¤¤`) after a space.
+def _pattern(decimals: int, currency: str | None, language: str) -> babel.numbers.NumberPattern:
+    """The pattern for an amount: grouped digits, exactly `decimals` places, and the currency.
+
+    In Korean, won are written as Korean companies and banks write them, the figure then `원`
+    (`33,000원`), and other currencies with their symbol first (`US$19.99`), Babel's Korean standard
+    form; everywhere else the ISO code follows the figure (`33,000 KRW`, `1.234,56 EUR`), the style the
+    English texts have always used.
+    """
     fraction = "." + "0" * decimals if decimals else ""
-    return babel.numbers.parse_pattern(f"#,##0{fraction}" + (" \u00a4\u00a4" if with_code else ""))
+    figure = f"#,##0{fraction}"
+    if currency is None:
+        return babel.numbers.parse_pattern(figure)
+    if language == "ko":
+        return babel.numbers.parse_pattern(f"{figure}\uc6d0" if currency == "KRW" else f"\u00a4{figure}")
+    return babel.numbers.parse_pattern(f"{figure} \u00a4\u00a4")
 
 
 @functools.cache
@@ -82,9 +95,9 @@ def _locale(name: str) -> babel.Locale:
 def format_amount(amount: int, currency: str | None, *, locale: str = DEFAULT_LOCALE) -> str:
     """`amount` in minor units of `currency` for people: `1076400, "KRW"` -> `1,076,400 KRW`.
 
-    `1999, "USD"` -> `19.99 USD`; `-500, "KWD"` -> `-0.500 KWD`. Without a currency the figure is read
-    with two decimals (the most common exponent) and shown without a code. Raises ValueError for an
-    unknown `locale`.
+    `1999, "USD"` -> `19.99 USD`; `-500, "KWD"` -> `-0.500 KWD`; in Korean (`locale="ko"` or `ko_KR`)
+    `1,076,400원` and `US$19.99`. Without a currency the figure is read with two decimals (the most
+    common exponent) and shown without a code. Raises ValueError for an unknown `locale`.
     """
     decimals = minor_units(currency) if currency else 2
     value = decimal.Decimal(amount).scaleb(-decimals)
@@ -93,6 +106,6 @@ def format_amount(amount: int, currency: str | None, *, locale: str = DEFAULT_LO
     except (babel.UnknownLocaleError, ValueError, TypeError) as error:
         raise ValueError(f"unknown locale {locale!r}") from error
     # currency_digits=False: the pattern's decimals (ISO 4217's) win over CLDR's display digits.
-    pattern = _pattern(decimals, bool(currency))
+    pattern = _pattern(decimals, currency or None, where.language)
     text: str = pattern.apply(value, where, currency=currency, currency_digits=False)
     return text

@@ -4,7 +4,8 @@ Messages go out after the transition is written (so nothing is announced that di
 an idempotency key made of the rental's uid and the entry's seq (so a message resent after a crash is
 recognised by the provider and not delivered twice). What was sent is remembered in memory and
 persisted as `status.notifiedSeq` with the rental's next status write; after a restart only entries
-past that mark are sent again, and the provider drops those it already has.
+past that mark are sent again, and the provider drops those it already has. Each text is in the
+customer's `spec.customer.language`, else `RENTAL_DEFAULT_LANGUAGE`.
 Called by the Rental controller after each status write.
 """
 
@@ -23,7 +24,8 @@ __all__ = ["notify"]
 
 logger = logging.getLogger(__name__)
 # At most three concatenated segments (153 GSM-7 or 67 UCS-2 characters each): long enough for a
-# tracking number and a customer's name in Hangul, short enough to cost little.
+# tracking number and a customer's name in Hangul, short enough to cost little. Korean texts are always
+# UCS-2, so they get 201 units: the catalog's Korean is written to fit with the longest values.
 _LIMITS: dict[sms.SmsEncoding, int] = {"gsm-7": 3 * 153, "ucs-2": 3 * 67}
 
 
@@ -39,8 +41,10 @@ def notify(ctx: context.Context, rental: api_rental.Rental) -> bool:
     if purifier_body is not None:
         spec = api_purifier.Purifier.from_body(purifier_body).spec
         model = spec.display_name or spec.model
+    # The customer's own language, else the operator's default (RENTAL_DEFAULT_LANGUAGE).
+    language = notifications.language_of(rental, ctx.settings.default_language)
     for entry in entries:
-        full = notifications.text(rental, entry, model)
+        full = notifications.text(rental, entry, model, language=language)
         text = sms.truncate_for_sms(full, _LIMITS[sms.sms_encoding(full)])
         try:
             message_id = ctx.sms_sender.send(

@@ -32,9 +32,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
-from aiohttp import abc, web
+from aiohttp import abc, hdrs, web
 
-from rental_operator import config
+from rental_operator import config, i18n
 from rental_operator.mypage import auth, metrics, pages, projection
 
 __all__ = ["PROJECTION", "Server", "make_app", "policy_from_settings", "rental_json", "rfc3339"]
@@ -277,8 +277,11 @@ async def _page(request: web.Request) -> web.Response:
     view = request.app[PROJECTION]
     if not view.ready:
         return _not_ready(page=True)
-    text = pages.render(customer, view.rentals_of(customer), as_of=view.as_of(), now=view.now())
-    return web.Response(text=text, content_type="text/html", charset="utf-8", headers=_PAGE_HEADERS)
+    language = i18n.negotiate(request.headers.get(hdrs.ACCEPT_LANGUAGE))  # default: Korean
+    rentals = view.rentals_of(customer)
+    text = pages.render(customer, rentals, as_of=view.as_of(), now=view.now(), language=language)
+    headers = {**_PAGE_HEADERS, hdrs.CONTENT_LANGUAGE: language, hdrs.VARY: hdrs.ACCEPT_LANGUAGE}
+    return web.Response(text=text, content_type="text/html", charset="utf-8", headers=headers)
 
 
 async def _healthz(request: web.Request) -> web.Response:

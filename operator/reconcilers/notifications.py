@@ -28,6 +28,7 @@ import unicodedata
 from collections.abc import Iterator
 from typing import Final
 
+from rental_operator import i18n
 from rental_operator.api import money
 from rental_operator.api import rental as api_rental
 
@@ -39,6 +40,7 @@ __all__ = [
     "clusters",
     "format_amount",
     "idempotency_key",
+    "language_of",
     "pending",
     "plain",
     "text",
@@ -57,14 +59,13 @@ _ELLIPSIS: Final = "..."
 _ZWJ: Final = "\u200d"
 _KEPT_FORMAT: Final = frozenset({_ZWJ, "\u200c"})  # joiners: emoji sequences, Indic and Persian script
 
-_SIGN = "[PureRental]"
 
-
-def format_amount(amount: int | None, currency: str | None) -> str:
-    """The amount a text names: `36,000 XPF`, `19.99 USD`, the figure MyPage shows (`api.money`)."""
+def format_amount(amount: int | None, currency: str | None, language: i18n.Language = "en") -> str:
+    """The amount a text names: `36,000 XPF`, `19.99 USD`, the figure MyPage shows (`api.money`);
+    in Korean `33,000원`."""
     if amount is None or currency is None:
-        return "the fee"
-    return money.format_amount(amount, currency)
+        return i18n.messages(language).gettext("the fee")
+    return money.format_amount(amount, currency, locale=language)
 
 
 def idempotency_key(rental: api_rental.Rental, entry: api_rental.HistoryEntry) -> str:
@@ -77,75 +78,124 @@ def pending(rental: api_rental.Rental, sent_through: int) -> list[api_rental.His
     return [entry for entry in rental.status.history if entry.seq > mark]
 
 
-def text(rental: api_rental.Rental, entry: api_rental.HistoryEntry, model: str | None) -> str:
-    """The message for `entry`: one line, at most `TEXT_LIMIT` code points, every user value `plain`."""
-    who = plain(rental.spec.customer.name or "", NAME_LIMIT) or "customer"
+def language_of(rental: api_rental.Rental, default: i18n.Language) -> i18n.Language:
+    """The language the customer reads: their `spec.customer.language`, else `default` (the setting)."""
+    return rental.spec.customer.language or default
+
+
+# The texts per phase, as msgids (English; the catalogs hold the Korean). Korean has no articles and
+# puts particles after nouns, so the Korean texts attach particles only to words of their own, never
+# to a value (a model name or an amount may end in any letter).
+_RENTAL_TEXTS: Final = {
+    "Pending": i18n.N_("we received your application to rent {what} for {months} months."),
+    "AwaitingPayment": i18n.N_("a {what} is reserved for you; we are charging {amount}."),
+    "PaymentDeferred": i18n.N_(
+        "our payment system is busy. Your {what} stays reserved and {amount} will be charged "
+        "automatically shortly."
+    ),
+    "Confirmed": i18n.N_("payment of {amount} received. Your rental of {what} is confirmed."),
+    "PastDue": i18n.N_("your monthly payment for {what} is overdue; we will try again."),
+    "Cancelling": i18n.N_("we are ending your rental of {what}: {reason}."),
+    "Cancelled": i18n.N_("your rental of {what} has ended: {reason}."),
+    "Completed": i18n.N_("your rental term is complete and the {what} is now yours. Thank you!"),
+    "Rejected": i18n.N_("sorry, we could not accept your rental of {what}: {reason}."),
+}
+_DELIVERY_TEXTS: Final = {
+    "Shipping": i18n.N_("your {what} is on its way. Tracking number: {tracking}."),
+    "Delivered": i18n.N_("your {what} has been delivered. Enjoy clean water!"),
+    "Cancelled": i18n.N_("the delivery of your {what} was cancelled."),
+    "Returning": i18n.N_("we are collecting your {what}. Tracking number: {tracking}."),
+    "Returned": i18n.N_("we received your returned {what}. Thank you."),
+}
+
+
+def text(
+    rental: api_rental.Rental,
+    entry: api_rental.HistoryEntry,
+    model: str | None,
+    *,
+    language: i18n.Language = "en",
+) -> str:
+    """The message for `entry` in `language` (default: English, the catalogs' source language): one
+    line, at most `TEXT_LIMIT` code points, every user value `plain`."""
+    m = i18n.messages(language)
+    who = plain(rental.spec.customer.name or "", NAME_LIMIT)
     what = plain(model or "", MODEL_LIMIT) or plain(rental.spec.purifier, MODEL_LIMIT)
     payment = rental.status.payment
-    amount = format_amount(payment.amount if payment else None, payment.currency if payment else None)
-    ref = f"(ref {plain(rental.metadata.name or '', 253)})"
-    reason = plain(entry.message or "", MESSAGE_LIMIT) or "see MyPage"
+    amount = format_amount(
+        payment.amount if payment else None, payment.currency if payment else None, language
+    )
+    ref = plain(rental.metadata.name or "", 253)
+    reason = plain(entry.message or "", MESSAGE_LIMIT) or m.gettext("see MyPage")
     if entry.kind == "Billing":
-        body = _billing_text(rental, entry, what, reason)
+        body = _billing_text(m, rental, entry, what, reason)
     elif entry.kind == "Delivery":
         delivery = rental.status.delivery
         tracking = plain(delivery.tracking_number or "", TRACKING_LIMIT) if delivery else ""
-        tracking = tracking or "pending"
-        body = {
-            "Shipping": f"your {what} is on its way. Tracking number: {tracking}.",
-            "Delivered": f"your {what} has been delivered. Enjoy clean water!",
-            "Cancelled": f"the delivery of your {what} was cancelled.",
-            "Returning": f"we are collecting your {what}. Tracking number: {tracking}.",
-            "Returned": f"we received your returned {what}. Thank you.",
-        }.get(entry.phase, f"your delivery is now {entry.phase}.")
+        tracking = tracking or m.gettext("pending")
+        if entry.phase in _DELIVERY_TEXTS:
+            body = m.gettext(_DELIVERY_TEXTS[entry.phase], what=what, tracking=tracking)
+        else:
+            body = m.gettext("your delivery is now {phase}.", phase=plain(entry.phase, 32))
+    elif entry.phase in _RENTAL_TEXTS:
+        body = m.gettext(
+            _RENTAL_TEXTS[entry.phase], what=what, amount=amount, reason=reason, months=rental.spec.months
+        )
     else:
-        body = {
-            "Pending": f"we received your application to rent {what} for {rental.spec.months} months.",
-            "AwaitingPayment": f"a {what} is reserved for you; we are charging {amount}.",
-            "PaymentDeferred": (
-                f"our payment system is busy. Your {what} stays reserved and {amount} will be charged "
-                "automatically shortly."
-            ),
-            "Confirmed": f"payment of {amount} received. Your rental of {what} is confirmed.",
-            "PastDue": f"your monthly payment for {what} is overdue; we will try again.",
-            "Cancelling": f"we are ending your rental of {what}: {reason}.",
-            "Cancelled": f"your rental of {what} has ended: {reason}.",
-            "Completed": f"your rental term is complete and the {what} is now yours. Thank you!",
-            "Rejected": f"sorry, we could not accept your rental of {what}: {reason}.",
-        }.get(entry.phase, f"your rental is now {plain(entry.phase, 32)}.")
-    return plain(f"{_SIGN} {who}, {body} {ref}", TEXT_LIMIT)
+        body = m.gettext("your rental is now {phase}.", phase=plain(entry.phase, 32))
+    if who:
+        whole = m.gettext("[PureRental] {name}, {body} (ref {ref})", name=who, body=body, ref=ref)
+    else:
+        whole = m.gettext("[PureRental] customer, {body} (ref {ref})", body=body, ref=ref)
+    return plain(whole, TEXT_LIMIT)
 
 
-def _date(at: datetime.datetime | None) -> str:
-    return at.date().isoformat() if at is not None else "soon"
+def _date(m: i18n.Messages, at: datetime.datetime | None) -> str:
+    if at is None:
+        # TRANSLATORS: stands for a date in "On {date} the {what} becomes yours" when none is known.
+        return m.gettext("soon")
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=datetime.UTC)
+    return i18n.format_date(at, m.language)
 
 
-def _billing_text(rental: api_rental.Rental, entry: api_rental.HistoryEntry, what: str, reason: str) -> str:
+def _billing_text(
+    m: i18n.Messages, rental: api_rental.Rental, entry: api_rental.HistoryEntry, what: str, reason: str
+) -> str:
     """A receipt, a declined charge with what happens next, the term's end coming, or a fee."""
-    currency = rental.status.billing.currency if rental.status.billing else None
-    amount = format_amount(entry.amount, currency)
-    period = (
-        f"month {entry.period} of {rental.status.billing.periods_total}"
-        if (entry.period and rental.status.billing)
-        else "this month"
-    )
+    billing = rental.status.billing
+    amount = format_amount(entry.amount, billing.currency if billing else None, m.language)
+    if entry.period and billing:
+        period = m.gettext("month {period} of {total}", period=entry.period, total=billing.periods_total)
+    else:
+        period = m.gettext("this month")
+    values = {"amount": amount, "period": period, "what": what, "reason": reason}
     match entry.phase:
         case "Charged":
-            return f"we received {amount} for {period} of your {what} rental. Thank you."
+            return m.gettext("we received {amount} for {period} of your {what} rental. Thank you.", **values)
         case "ChargeDeclined":
             if entry.due_at is None:
-                return (
-                    f"the payment of {amount} for {period} was declined ({reason}); it will not be retried."
+                return m.gettext(
+                    "the payment of {amount} for {period} was declined ({reason}); it will not be retried.",
+                    **values,
                 )
-            return (
-                f"the payment of {amount} for {period} was declined ({reason}). We will try again on "
-                f"{_date(entry.due_at)}; please check your payment method."
+            return m.gettext(
+                "the payment of {amount} for {period} was declined ({reason}). We will try again on "
+                "{date}; please check your payment method.",
+                date=_date(m, entry.due_at),
+                **values,
             )
         case "TermEnding":
-            return f"your last monthly payment is made. On {_date(entry.due_at)} the {what} becomes yours."
+            return m.gettext(
+                "your last monthly payment is made. On {date} the {what} becomes yours.",
+                date=_date(m, entry.due_at),
+                what=what,
+            )
         case "FeeCharged":
-            return f"an early-termination fee of {amount} was charged for your {what} rental."
-    return f"your rental's billing: {plain(entry.phase, 32)}."
+            return m.gettext(
+                "an early-termination fee of {amount} was charged for your {what} rental.", **values
+            )
+    return m.gettext("your rental's billing: {phase}.", phase=plain(entry.phase, 32))
 
 
 def plain(value: str, limit: int) -> str:

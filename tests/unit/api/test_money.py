@@ -87,10 +87,36 @@ def test_format_amount(amount: int, currency: str | None, text: str) -> None:
 
 
 def test_format_amount_in_another_locale() -> None:
-    assert money.format_amount(1_076_400, "KRW", locale="ko") == "1,076,400 KRW"
     assert money.format_amount(123_456, "EUR", locale="de") == "1.234,56 EUR"
+    assert money.format_amount(3_300_000, "KRW", locale="en") == "3,300,000 KRW"
     with pytest.raises(ValueError, match="unknown locale"):
         money.format_amount(1, "EUR", locale="xx-not-one")
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "text"),
+    [
+        # Won as Korean companies write them: the figure, then 원, no space.
+        (33_000, "KRW", "33,000\uc6d0"),
+        (1_076_400, "KRW", "1,076,400\uc6d0"),
+        (-500, "KRW", "-500\uc6d0"),
+        # Other currencies: Babel's Korean symbols first, with ISO 4217's decimals (not CLDR's).
+        (1_999, "USD", "US$19.99"),
+        (36_000, "JPY", "JP\u00a536,000"),
+        (123_456, "IDR", "IDR1,234.56"),
+        (1_999, None, "19.99"),
+    ],
+)
+def test_format_amount_in_korean(amount: int, currency: str | None, text: str) -> None:
+    assert money.format_amount(amount, currency, locale="ko") == text
+    assert money.format_amount(amount, currency, locale="ko_KR") == text
+
+
+def test_format_amount_in_english_keeps_the_code_after_the_figure() -> None:
+    # Babel's own English currency format would write ₩33,000; the English texts and page have
+    # always named the ISO code, and keep doing so.
+    assert money.format_amount(33_000, "KRW", locale="en") == "33,000 KRW"
+    assert money.format_amount(33_000, "KRW") == "33,000 KRW"
 
 
 def test_to_major_is_exact() -> None:
