@@ -1,6 +1,6 @@
 {{/*
-The RBAC rules of the operator and of MyPage, each with its reason; rbac.yaml binds them
-cluster-wide or per watched namespace.
+The RBAC rules of the operator and of MyPage (with the customer web app's writes), each with its
+reason; rbac.yaml binds them cluster-wide or per watched namespace.
 */}}
 {{- define "purifier-rental-operator.operatorRules" -}}
 # Purifiers are the administrators' catalog: the operator reads them (which model, what fee, how much
@@ -46,8 +46,17 @@ cluster-wide or per watched namespace.
 {{- end }}
 {{- define "purifier-rental-operator.mypageRules" -}}
 # MyPage is a read model built from watch events: it lists and watches Rentals (which carry the
-# payment and delivery summaries) and Purifiers (for the model names), and writes nothing.
+# payment and delivery summaries) and Purifiers (for the model names); the read side writes nothing.
 - apiGroups: ["rental.purifier.io"]
   resources: ["rentals", "purifiers"]
   verbs: ["get", "list", "watch"]
+{{- end }}
+{{- define "purifier-rental-operator.webRules" -}}
+# The customer web app runs in MyPage's process (web.enabled): applying creates a Rental for the
+# signed-in customer, and cancelling patches one to set spec.cancelled. Only those two verbs on
+# Rentals: no update, delete or status, and no other kind (the operator makes the Payments). What the
+# writes may contain is held in by the ValidatingAdmissionPolicy of web-admission.yaml.
+- apiGroups: ["rental.purifier.io"]
+  resources: ["rentals"]
+  verbs: ["create", "patch"]
 {{- end }}
