@@ -145,6 +145,14 @@ class Kube:
         except Conflict:
             return self.get(resource, namespace, body["metadata"]["name"])
 
+    def create_new(self, resource: meta.Resource, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Create `body`, or raise `Conflict` if its name is taken (the caller decides whose it is).
+
+        For creates on a customer's behalf (MyPage's web app): any other refusal (403, 422 with
+        `details.causes` naming the fields) is raised with its `status` and `body`, as the server sent it.
+        """
+        return self._call("POST", self._path(resource, namespace), body=body)
+
     def replace_status(
         self, resource: meta.Resource, obj: dict[str, Any], status: dict[str, Any]
     ) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rental_operator import config, kubeapi
-from rental_operator.mypage import informer, projection, server
+from rental_operator.mypage import commands, informer, projection, server
 
 __all__ = ["Embedded"]
 
@@ -45,8 +45,16 @@ class Embedded:
         self._kubeconfig = kubeconfig
         self._own_watch = own_watch
         self._informer: informer.Informer | None = None
+        # The web app's commands get their client at start (loading it is blocking I/O).
+        self._writer = commands.Writer()
         self._server = server.Server(
-            server.make_app(self.projection, server.policy_from_settings(settings)),
+            server.make_app(
+                self.projection,
+                server.policy_from_settings(settings),
+                writer=self._writer,
+                open_applications=settings.web_open_applications,
+                public_url=str(settings.mypage_public_url),
+            ),
             host=settings.mypage_host,
             port=settings.mypage_port,
         )
@@ -68,11 +76,15 @@ class Embedded:
                 error,
             )
             return False
-        if self._own_watch:
+        if self._own_watch or self.settings.web_enabled:
             client = await asyncio.to_thread(kubeapi.load_client, self._kubeconfig)
-            self._informer = informer.Informer(kubeapi.Kube(client), self.projection, self._namespaces)
-            self._informer.start()
-        else:
+            kube = kubeapi.Kube(client)
+            if self.settings.web_enabled:
+                self._writer.kube = kube
+            if self._own_watch:
+                self._informer = informer.Informer(kube, self.projection, self._namespaces)
+                self._informer.start()
+        if not self._own_watch:
             self._loading = asyncio.create_task(self._load(), name="mypage-initial-listing")
         return True
 

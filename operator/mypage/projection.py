@@ -51,12 +51,14 @@ from rental_operator.reconcilers import billing
 __all__ = [
     "DEFAULT_PHASE",
     "IN_FORCE",
+    "UNSETTLED",
     "Billing",
     "Cancellation",
     "Charge",
     "History",
     "PastDue",
     "Projection",
+    "Purifier",
     "Rental",
     "cancellation",
 ]
@@ -69,6 +71,9 @@ DEFAULT_PHASE: Final = "Pending"
 # Phases of a contract in force: only these can be cancelled at a cost worth previewing (before,
 # nothing is owed; after, nothing is left to cancel).
 IN_FORCE: Final = frozenset({"Confirmed", "PastDue"})
+# Applications still being decided (not in force, not refused): what the web app's limit of open
+# applications per customer counts. A rental without a status yet shows as Pending.
+UNSETTLED: Final = frozenset({"Pending", "AwaitingPayment", "PaymentDeferred"})
 
 _T = TypeVar("_T", bound=tuple[Any, ...])
 
@@ -159,6 +164,20 @@ class Cancellation(NamedTuple):
     ending: str  # Withdrawal (everything refunded) or Termination (a fee inside the mandatory period)
     refund: int
     fee: int
+
+
+class Purifier(NamedTuple):
+    """A catalog entry as the web app shows it (`spec` and `status.available` of a Purifier)."""
+
+    namespace: str
+    name: str
+    model: str | None
+    display_name: str | None
+    monthly_fee: int | None  # minor units of `currency`; None if the Purifier has none (unrentable)
+    currency: str
+    mandatory_months: int
+    early_termination_percent: int
+    available: int  # units free now (0 until the operator has counted them)
 
 
 class Rental(NamedTuple):
@@ -278,6 +297,17 @@ class _Purifier(NamedTuple):
     model: str | None
     display_name: str | None
     version: int
+    # The catalog's terms, for the web app: monthly fee (None: none set), currency, mandatory
+    # months, early-termination percent, units available.
+    monthly_fee: int | None = None
+    currency: str = "KRW"
+    mandatory_months: int = 0
+    early_termination_percent: int = 10
+    available: int = 0
+
+
+# Units a Purifier may report free: more than any business stocks, less than what could be miscounted.
+_UNITS_RANGE: Final = range(2**31)
 
 
 def _version(obj: Mapping[str, Any]) -> int:
@@ -390,7 +420,7 @@ class Projection:
                 self._remove(known)
 
     def observe_purifier(self, obj: Mapping[str, Any]) -> None:
-        metadata, spec = obj["metadata"], obj.get("spec") or {}
+        metadata = obj["metadata"]
         key, version = (sys.intern(metadata["namespace"]), sys.intern(metadata["name"])), _version(obj)
         with self._lock:
             known = self._purifiers.get(key)
@@ -398,9 +428,7 @@ class Projection:
                 return
             if self._tombstones.get(("Purifier", *key), -1) >= version:
                 return
-            self._purifiers[key] = _Purifier(
-                _text(spec.get("model")), _text(spec.get("displayName")), version
-            )
+            self._purifiers[key] = self._catalog_entry(obj, version)
 
     def forget_purifier(self, obj: Mapping[str, Any]) -> None:
         metadata = obj["metadata"]
@@ -491,6 +519,19 @@ class Projection:
         rentals.sort(key=lambda rental: (-rental.updated_at, rental.namespace, rental.name))
         return rentals
 
+    def purifiers(self) -> list[Purifier]:
+        """Every Purifier known, by namespace and name (the web app's catalog)."""
+        return [self._purifier_view(key, entry) for key, entry in sorted(self._purifiers.copy().items())]
+
+    def purifier(self, namespace: str, name: str) -> Purifier | None:
+        entry = self._purifiers.get((namespace, name))
+        return None if entry is None else self._purifier_view((namespace, name), entry)
+
+    def rental(self, namespace: str, name: str) -> Rental | None:
+        """One rental by its name, whoever it belongs to (the caller checks `customer`)."""
+        record = self._rentals.get(namespace, {}).get(name)
+        return None if record is None else self._view(record)
+
     def __len__(self) -> int:
         return self._count
 
@@ -499,6 +540,40 @@ class Projection:
         return len(self._by_customer)
 
     # --- inside ----------------------------------------------------------------------------------------
+    @staticmethod
+    def _catalog_entry(obj: Mapping[str, Any], version: int) -> _Purifier:
+        """A Purifier's entry, its numbers checked like the Rentals' (a fee past 2**53 is refused)."""
+        spec, status = obj.get("spec") or {}, obj.get("status") or {}
+        fee = spec.get("monthlyFee")
+        currency = spec.get("currency")
+        percent = spec.get("earlyTerminationPercent")
+        return _Purifier(
+            _text(spec.get("model")),
+            _text(spec.get("displayName")),
+            version,
+            _in_range(fee, _AMOUNT_RANGE, "spec.monthlyFee") if isinstance(fee, int) and fee > 0 else None,
+            sys.intern(currency) if isinstance(currency, str) and currency else "KRW",
+            _number(spec, "mandatoryMonths", _PERIOD_RANGE, "spec"),
+            _in_range(percent, _PERCENT_RANGE, "spec.earlyTerminationPercent")
+            if isinstance(percent, int)
+            else 10,
+            _number(status, "available", _UNITS_RANGE, "status"),
+        )
+
+    @staticmethod
+    def _purifier_view(key: tuple[str, str], entry: _Purifier) -> Purifier:
+        return Purifier(
+            key[0],
+            key[1],
+            entry.model,
+            entry.display_name,
+            entry.monthly_fee,
+            entry.currency,
+            entry.mandatory_months,
+            entry.early_termination_percent,
+            entry.available,
+        )
+
     def _record(self, obj: Mapping[str, Any], version: int) -> _Record | None:
         metadata = obj["metadata"]
         spec = obj.get("spec") or {}

@@ -16,6 +16,9 @@ serving) and decide access with `mypage.auth`.
   on a port of their own (the operator's, or the `mypage` command's `--metrics-port`).
 - The access log (`--access-log`) never holds a token: each line has the path without its query
   string (the page link's `?token=`) and with any token-shaped path segment replaced by `[redacted]`.
+- The customer web app (`mypage.shop`: sign-in, catalog, applying, cancelling) shares the application;
+  its session cookie identifies a customer here too (token mode), and the page gains a live section
+  (`shop_pages.live_section`: phases kept current by `/static/mypage.js`, Cancel links).
 
 Called by `handlers.lifecycle` (inside the operator) and `mypage.standalone` (on its own).
 """
@@ -35,7 +38,7 @@ from typing import Any, Final
 from aiohttp import abc, hdrs, web
 
 from rental_operator import config, i18n
-from rental_operator.mypage import auth, metrics, pages, projection
+from rental_operator.mypage import auth, commands, metrics, pages, projection, shop, shop_pages
 
 __all__ = ["PROJECTION", "Server", "make_app", "policy_from_settings", "rental_json", "rfc3339"]
 
@@ -59,10 +62,11 @@ _PRIVATE: Final = {
 }
 _PAGE_HEADERS: Final = {
     **_PRIVATE,
-    # No script, no external anything; the token in the link must not leak through a Referer.
+    # Only this origin's script (the live update) and stylesheet, nothing external; the token in
+    # the link must not leak through a Referer.
     "Content-Security-Policy": (
-        f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; base-uri 'none'; form-action 'none'; "
-        "frame-ancestors 'none'"
+        f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}' 'self'; script-src 'self'; "
+        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
     ),
     "Referrer-Policy": "no-referrer",
 }
@@ -220,6 +224,17 @@ _REFUSALS: Final = {
 def _refusal(request: web.Request, customer: str, *, page: bool) -> web.Response | None:
     """The response refusing this request, or None when it may go ahead."""
     policy = request.app[POLICY]
+    if policy.mode == "token" and not request.headers.get("Authorization") and not request.query.get("token"):
+        # A browser signed in to the web app carries its session instead of a token.
+        session = shop.session_customer(request)
+        if session is not None:
+            if session == customer:
+                return None
+            return (
+                _error_page(403, *_REFUSALS[auth.Verdict.FORBIDDEN][1:])
+                if page
+                else _json(403, {"error": _REFUSALS[auth.Verdict.FORBIDDEN][2]})
+            )
     decision = policy.check(
         customer,
         authorization=request.headers.get("Authorization"),
@@ -279,9 +294,21 @@ async def _page(request: web.Request) -> web.Response:
         return _not_ready(page=True)
     language = i18n.negotiate(request.headers.get(hdrs.ACCEPT_LANGUAGE))  # default: Korean
     rentals = view.rentals_of(customer)
-    text = pages.render(customer, rentals, as_of=view.as_of(), now=view.now(), language=language)
+    page = pages.render(customer, rentals, as_of=view.as_of(), now=view.now(), language=language)
+    text = _with_live_section(page, customer, rentals)
     headers = {**_PAGE_HEADERS, hdrs.CONTENT_LANGUAGE: language, hdrs.VARY: hdrs.ACCEPT_LANGUAGE}
     return web.Response(text=text, content_type="text/html", charset="utf-8", headers=headers)
+
+
+def _with_live_section(page: str, customer: str, rentals: list[projection.Rental]) -> str:
+    """The page with the web app's live section (phases, Cancel links), stylesheet and script added."""
+    section = shop_pages.live_section(customer, rentals)
+    tail = '<link rel="stylesheet" href="/static/shop.css"><script src="/static/mypage.js" defer></script>'
+    if "</main>" in page:
+        page = page.replace("</main>", section + "</main>", 1)
+    else:
+        tail = section + tail
+    return page.replace("</body>", tail + "</body>", 1) if "</body>" in page else page + tail
 
 
 async def _healthz(request: web.Request) -> web.Response:
@@ -314,9 +341,21 @@ async def _measure(request: web.Request, handler: Handler) -> web.StreamResponse
         metrics.REQUEST_DURATION.observe(time.perf_counter() - started)
 
 
-def make_app(view: projection.Projection, policy: auth.Policy) -> web.Application:
-    """The MyPage application over `view`, checking access with `policy`."""
-    app = web.Application(middlewares=[_measure])
+def make_app(
+    view: projection.Projection,
+    policy: auth.Policy,
+    *,
+    writer: commands.Writer | None = None,
+    open_applications: int = 3,
+    public_url: str | None = None,
+) -> web.Application:
+    """The MyPage application over `view`, checking access with `policy`; with the web app, whose
+    commands go through `writer` (None, or one without a client: they answer 503)."""
+    app = web.Application(middlewares=[_measure], client_max_size=64 * 1024)
+    shop.install(
+        app,
+        shop.Web.build(view, policy, writer, open_applications=open_applications, public_url=public_url),
+    )
     app[PROJECTION] = view
     app[POLICY] = policy
     app.router.add_get("/api/v1/customers/{customer}/rentals", _customer_rentals)

@@ -20,7 +20,7 @@ import signal
 import prometheus_client
 
 from rental_operator import config, kubeapi
-from rental_operator.mypage import informer, projection, server
+from rental_operator.mypage import commands, informer, projection, server
 
 __all__ = ["run"]
 
@@ -33,7 +33,16 @@ async def _serve(
     kube = kubeapi.Kube(kubeapi.load_client(kubeconfig))
     view = projection.Projection()
     feeding = informer.Informer(kube, view, settings.namespace_list)
-    app = server.make_app(view, server.policy_from_settings(settings))
+    # The web app's commands write through the same client (its ServiceAccount may create and patch
+    # Rentals); RENTAL_WEB_ENABLED=false leaves it read-only, and applying then answers 503.
+    writer = commands.Writer(kube if settings.web_enabled else None)
+    app = server.make_app(
+        view,
+        server.policy_from_settings(settings),
+        writer=writer,
+        open_applications=settings.web_open_applications,
+        public_url=str(settings.mypage_public_url),
+    )
     http = server.Server(app, host=settings.mypage_host, port=settings.mypage_port, access_log=access_log)
     if metrics_port:
         prometheus_client.start_http_server(metrics_port, addr=settings.mypage_host)

@@ -16,7 +16,9 @@ EXPECTED = {
         "IN_FORCE",
         "PastDue",
         "Projection",
+        "Purifier",
         "Rental",
+        "UNSETTLED",
         "cancellation",
     ],
     "rental_operator.mypage.auth": [
@@ -41,6 +43,34 @@ EXPECTED = {
     "rental_operator.mypage.embedded": ["Embedded"],
     "rental_operator.mypage.metrics": ["REQUESTS", "REQUEST_DURATION", "SKIPPED_OBJECTS"],
     "rental_operator.mypage.standalone": ["run"],
+    "rental_operator.mypage.sessions": [
+        "COOKIE",
+        "LIFETIME_SECONDS",
+        "cookie_options",
+        "mint",
+        "token_expiry",
+        "verify",
+    ],
+    "rental_operator.mypage.csrf": [
+        "LIFETIME_SECONDS",
+        "application_nonce",
+        "issue",
+        "issue_application",
+        "same_origin",
+        "valid",
+    ],
+    "rental_operator.mypage.commands": ["FIELDS", "Outcome", "Writer", "field_of", "rental_name"],
+    "rental_operator.mypage.shop": ["PAGE_HEADERS", "WEB", "Web", "install", "session_customer", "validate"],
+    "rental_operator.mypage.shop_pages": [
+        "CANCELLABLE",
+        "TEXTS",
+        "cancel_page",
+        "catalog",
+        "live_section",
+        "message_page",
+        "purifier_page",
+        "terms_for",
+    ],
 }
 
 
