@@ -268,3 +268,138 @@ def test_billing_texts(entry: dict[str, Any], needles: list[str]) -> None:
     text = notifications.text(rental, parsed, "AquaPure 300")
     for needle in needles:
         assert needle in text, text
+
+
+# --- Korean: every text from the catalog, with the words a Korean customer looks for ----------------------
+KO_RENTAL_TEXTS = {
+    "Pending": ["렌탈 신청(12개월)이 접수되었습니다", "AquaPure 300"],
+    "AwaitingPayment": ["예약되었습니다", "1,076,400원 결제를 진행하고 있습니다"],
+    "PaymentDeferred": ["결제 시스템", "예약은 그대로 유지", "1,076,400원 결제는", "자동으로"],
+    "Confirmed": ["1,076,400원 결제가 완료", "렌탈이 확정되었습니다"],
+    "PastDue": ["월 렌탈료가 연체되었습니다", "다시 시도"],
+    "Cancelling": ["렌탈 해지를 진행하고 있습니다", "사유: entered Cancelling"],
+    "Cancelled": ["렌탈이 종료되었습니다", "사유: entered Cancelled"],
+    "Completed": ["소유권이 고객님께 이전되었습니다", "감사합니다"],
+    "Rejected": ["죄송합니다", "접수하지 못했습니다", "사유: entered Rejected"],
+}
+KO_DELIVERY_TEXTS = {
+    "Shipping": ["배송이 시작되었습니다", "운송장 번호: TRK-42"],
+    "Delivered": ["배송이 완료되었습니다"],
+    "Cancelled": ["배송이 취소되었습니다"],
+    "Returning": ["반납 회수를 진행하고 있습니다", "운송장 번호: TRK-42"],
+    "Returned": ["반납하신", "잘 받았습니다"],
+}
+
+
+def test_every_rental_phase_has_a_korean_text() -> None:
+    assert set(KO_RENTAL_TEXTS) == {p.value for p in api_rental.RentalPhase}
+
+
+@pytest.mark.parametrize(
+    ("kind", "phase", "needles"),
+    [
+        *(("Rental", phase, needles) for phase, needles in KO_RENTAL_TEXTS.items()),
+        *(("Delivery", phase, needles) for phase, needles in KO_DELIVERY_TEXTS.items()),
+    ],
+)
+def test_korean_text_per_phase(kind: str, phase: str, needles: list[str]) -> None:
+    text = notifications.text(
+        _rental(name="김민준"), _entry(kind, phase, f"entered {phase}"), "AquaPure 300", language="ko"
+    )
+    assert text.startswith("[퓨어렌탈] 김민준 고객님, "), text
+    assert text.endswith(" (계약번호 r1)"), text
+    for needle in needles:
+        assert needle in text, text
+    # Korean's own words, not the English ones: no English sentence slipped through untranslated.
+    assert "your" not in text and "PureRental" not in text, text
+    assert "\n" not in text and len(text) <= notifications.TEXT_LIMIT
+
+
+def test_korean_texts_of_different_phases_differ() -> None:
+    rental = _rental()
+    texts = {notifications.text(rental, _entry("Rental", p), "M", language="ko") for p in KO_RENTAL_TEXTS}
+    texts |= {
+        notifications.text(rental, _entry("Delivery", p), "M", language="ko") for p in KO_DELIVERY_TEXTS
+    }
+    assert len(texts) == len(KO_RENTAL_TEXTS) + len(KO_DELIVERY_TEXTS)
+
+
+def test_korean_fallbacks() -> None:
+    nameless = notifications.text(_rental(name=None), _entry("Rental", "Confirmed"), "M", language="ko")
+    assert nameless.startswith("[퓨어렌탈] 고객님, "), nameless
+    unpaid = notifications.text(_rental(amount=None), _entry("Rental", "AwaitingPayment"), "M", language="ko")
+    assert "렌탈료 결제를 진행하고 있습니다" in unpaid
+    untracked = notifications.text(_rental(tracking=None), _entry("Delivery", "Shipping"), "M", language="ko")
+    assert "운송장 번호: 발급 전" in untracked
+    rejected = notifications.text(_rental(), _entry("Rental", "Rejected", None), "M", language="ko")
+    assert "마이페이지에서 확인해 주세요" in rejected
+    assert "렌탈 상태가 변경되었습니다: Paused" in notifications.text(
+        _rental(), _entry("Rental", "Paused"), "M", language="ko"
+    )
+    assert "배송 상태가 변경되었습니다: Lost" in notifications.text(
+        _rental(), _entry("Delivery", "Lost"), "M", language="ko"
+    )
+
+
+def test_korean_amounts_in_other_currencies() -> None:
+    text = notifications.text(
+        _rental(amount=2_999, currency="USD"), _entry("Rental", "Confirmed"), "M", language="ko"
+    )
+    assert "US$29.99 결제가 완료" in text
+
+
+@pytest.mark.parametrize(
+    ("entry", "needles"),
+    [
+        (
+            {"phase": "Charged", "period": 3, "amount": 33_000},
+            ["월 렌탈료(3/36회차) 33,000원 결제가 완료되었습니다", "감사합니다"],
+        ),
+        (
+            {
+                "phase": "ChargeDeclined",
+                "period": 4,
+                "amount": 33_000,
+                # 23:30 UTC on April 30 is already May 1 in Korea: the date is the customer's.
+                "dueAt": "2027-04-30T23:30:00+00:00",
+                "message": "insufficient funds",
+            },
+            [
+                "(4/36회차) 33,000원 결제가 승인되지 않았습니다",
+                "사유: insufficient funds",
+                "2027년 5월 1일에 결제를 다시 시도할 예정이오니",
+            ],
+        ),
+        (
+            {"phase": "ChargeDeclined", "period": 4, "amount": 33_000, "message": "card expired"},
+            ["승인되지 않았습니다(사유: card expired)", "더 이상 결제를 시도하지 않습니다"],
+        ),
+        (
+            {"phase": "TermEnding", "period": 36, "dueAt": "2030-01-31T09:00:00+00:00"},
+            ["마지막 월 렌탈료 납부가 완료", "2030년 1월 31일에 AquaPure 300의 소유권이 고객님께 이전됩니다"],
+        ),
+        ({"phase": "TermEnding", "period": 36}, ["계약 만료일에 AquaPure 300의 소유권"]),
+        ({"phase": "FeeCharged", "amount": 79_200}, ["중도 해지", "위약금(79,200원)이 청구되었습니다"]),
+        ({"phase": "Charged", "amount": 33_000}, ["월 렌탈료(이번 달) 33,000원"]),
+        ({"phase": "Adjusted"}, ["렌탈료 결제 상태가 변경되었습니다: Adjusted"]),
+    ],
+)
+def test_korean_billing_texts(entry: dict[str, Any], needles: list[str]) -> None:
+    rental, parsed = _billed(entry)
+    text = notifications.text(rental, parsed, "AquaPure 300", language="ko")
+    for needle in needles:
+        assert needle in text, text
+
+
+def test_the_customers_language_wins_over_the_default() -> None:
+    rental = _rental()
+    assert notifications.language_of(rental, "ko") == "ko"
+    assert notifications.language_of(rental, "en") == "en"
+    english = rental.model_copy(
+        update={
+            "spec": rental.spec.model_copy(
+                update={"customer": rental.spec.customer.model_copy(update={"language": "en"})}
+            )
+        }
+    )
+    assert notifications.language_of(english, "ko") == "en"
