@@ -3,6 +3,15 @@
 One message per `status.history` entry; the entry's seq makes the idempotency key, so a message
 resent after a restart is recognised by the SMS provider and not delivered twice.
 
+Each text is in the customer's language (`spec.customer.language`, else `RENTAL_DEFAULT_LANGUAGE`,
+chosen by `controllers.notifier` through `language_of`): the sentences are msgids of the gettext
+catalogs (`rental_operator.i18n`), English in the code and Korean in
+`operator/locale/ko/LC_MESSAGES/messages.po`; amounts and dates are written for that language
+(`33,000원`, `2027년 2월 4일` in Korea's time). Korean texts are always UCS-2 in SMS, so the notifier
+gives them 201 UTF-16 units (three segments): every Korean text fits with a usual name, model and
+tracking number (tests/unit/controllers/test_notifier.py), and a longer one is cut between
+characters, the reference (last) going first.
+
 Texts are plain: SMS has no markup, so `<script>` in a name is just those characters and needs no
 escaping. What does need care is that names, models and messages are written by customers and
 administrators and may hold anything Unicode allows. Every such value goes through `plain` before

@@ -255,7 +255,7 @@ def test_the_contract_lines_are_escaped(rental_body: RentalFactory, billing_body
 
 
 def test_every_text_is_in_the_catalog() -> None:
-    # The page's words live in one place (a later issue adds Korean): no placeholder is left unknown.
+    # The page's words live in one place, the msgids the catalogs translate (test_pages_i18n.py: Korean).
     for key, text in pages.TEXTS.items():
         assert text.strip(), key
     assert pages.TEXTS["months_paid"].format(paid=3, total=36) == "3 of 36 months paid"
