@@ -19,7 +19,7 @@ import pytest
 from aiohttp import test_utils
 
 from rental_operator import i18n
-from rental_operator.mypage import auth, pages, projection, server
+from rental_operator.mypage import auth, pages, projection, server, shop_pages
 
 RentalFactory = Callable[..., dict[str, Any]]
 PurifierFactory = Callable[..., dict[str, Any]]
@@ -210,3 +210,61 @@ def test_the_catalog_has_every_page_text() -> None:
     korean = i18n.messages("ko")
     for key, msgid in pages.TEXTS.items():
         assert korean.gettext(msgid) != msgid or msgid == "{amount}, {date}", key
+
+
+# --- the web app's pages (mypage/shop_pages.py) in Korean ------------------------------------------------
+def _purifier(purifier_body: PurifierFactory, **spec: Any) -> Any:
+    body = purifier_body()
+    body["spec"].update(spec)
+    [purifier] = _view(body).purifiers()
+    return purifier
+
+
+def test_the_catalog_in_korean(purifier_body: PurifierFactory) -> None:
+    purifier = _purifier(purifier_body, mandatoryMonths=36, earlyTerminationPercent=10)
+    page = shop_pages.catalog([purifier], customer="cust-1", language="ko")
+    assert '<html lang="ko">' in page
+    text = _text(page)
+    for fact in (
+        "정수기 렌탈 상품",
+        "월 렌탈료 월 30,000원",
+        "의무사용기간 36개월",
+        "의무사용기간(36개월) 안에 해지하시면(청약철회 기간 이후), "
+        "남은 의무사용기간 월 렌탈료의 10%를 위약금으로",
+        "청약철회",
+        "계약 조건 및 신청",
+    ):
+        assert fact in text, (fact, text)
+    assert "cust-1 고객님" in page
+
+
+def test_the_apply_form_in_korean(purifier_body: PurifierFactory) -> None:
+    purifier = _purifier(purifier_body, mandatoryMonths=12)
+    page = shop_pages.purifier_page(
+        purifier, customer="cust-1", csrf_token="t", application="a", language="ko"
+    )
+    for label in ("이름", "휴대폰 번호", "배송 주소", "계약 기간", "12개월", "이 정수기 렌탈 신청하기"):
+        assert f">{label}<" in page, label
+    assert "첫 달 렌탈료가 결제되고, 이후 매월 결제됩니다" in page
+    english = shop_pages.purifier_page(purifier, customer="cust-1", csrf_token="t", application="a")
+    assert '<html lang="en">' in english and ">Your name<" in english  # English unless asked
+
+
+def test_the_cancel_step_in_korean(rental_body: RentalFactory, billing_body: BillingFactory) -> None:
+    [rental] = _view(rental_body(billing=billing_body())).rentals_of("cust-1")
+    page = shop_pages.cancel_page("cust-1", rental, now=WITHDRAWAL_ENDS + DAY, csrf_token="t", language="ko")
+    text = _text(page)
+    assert "지금 취소하시면" in text
+    assert "위약금(27,000원)이 한 번 청구됩니다" in text
+    assert "네, 렌탈을 취소합니다" in text and "아니요, 계속 이용합니다" in text
+
+
+def test_the_live_section_and_its_script_words_in_korean(rental_body: RentalFactory) -> None:
+    rentals = _view(rental_body()).rentals_of("cust-1")
+    section = shop_pages.live_section("cust-1", rentals, language="ko")
+    assert "실시간 진행 상황" in section
+    # The script's words (data-phases) are Korean too, the same words as the server's.
+    assert html.escape('"phase_Confirmed":"렌탈 확정"', quote=True) in section
+    assert html.escape('"delivery_Delivered":"배송 완료"', quote=True) in section
+    assert shop_pages.phase_words("PastDue", "ko") == "렌탈료 연체"
+    assert shop_pages.delivery_words(None, "ko") == "배송 전"
