@@ -19,6 +19,7 @@ import pytest
 
 from rental_devenv import chaos, invariants, testkit
 from rental_gateway import testing
+from rental_operator.reconcilers import rentals
 
 pytestmark = [pytest.mark.chaos]
 
@@ -82,6 +83,10 @@ def _settled(cluster: testkit.Cluster, gateway: testing.GatewayProcess) -> list[
 # the rejection whenever a refund was asked of a rental that is not cancelled.
 
 
+# The rental's charge at application: the Payment of period 1.
+_PAYMENT = rentals.payment_name("late", 1)
+
+
 def _deferred_then_killed(
     cluster: testkit.Cluster, gateway: testing.GatewayProcess, operator: testkit.OperatorProcess
 ) -> dict[str, Any]:
@@ -95,7 +100,7 @@ def _deferred_then_killed(
         lambda: cluster.phase("rentals", "late") == "PaymentDeferred", timeout=30, what="deferral"
     )
     operator.kill()
-    return cluster.patch("payments", "late", {"spec": {"refund": True}})
+    return cluster.patch("payments", _PAYMENT, {"spec": {"refund": True}})
 
 
 def _write_payment_status(cluster: testkit.Cluster, status: dict[str, Any]) -> None:
@@ -104,7 +109,7 @@ def _write_payment_status(cluster: testkit.Cluster, status: dict[str, Any]) -> N
         testkit.VERSION,
         cluster.namespace,
         "payments",
-        "late",
+        _PAYMENT,
         {"status": status},
         _content_type="application/merge-patch+json",
     )
@@ -161,13 +166,15 @@ def test_a_lost_rejection_while_an_uncertain_charge_is_refunded(
 
 
 def _charge(gateway: testing.GatewayProcess, spec: dict[str, Any], *, reference: str) -> str:
-    """The charge the operator's own request made, under its idempotency key: the payment's id."""
+    """The charge the operator's own request made, under the key of the Payment's attempt
+    (`<spec.idempotencyKey>-a<spec.attempt>`, CONTRACT §1 "Billing"): the payment's id."""
     body = {"amount": spec["amount"], "currency": spec["currency"], "customerId": spec["customerId"]}
+    key = f"{spec['idempotencyKey']}-a{spec.get('attempt', 1)}"
     request = urllib.request.Request(
         f"{gateway.url}/v1/payments",
         data=json.dumps({**body, "reference": reference}).encode(),
         method="POST",
-        headers={"Content-Type": "application/json", "Idempotency-Key": spec["idempotencyKey"]},
+        headers={"Content-Type": "application/json", "Idempotency-Key": key},
     )
     with urllib.request.urlopen(request, timeout=10) as answer:
         return str(json.loads(answer.read())["id"])

@@ -8,6 +8,7 @@ import pytest
 
 from rental_devenv import testkit
 from rental_gateway import testing
+from rental_operator.reconcilers import rentals
 
 
 def _available(cluster: testkit.Cluster) -> int | None:
@@ -17,6 +18,13 @@ def _available(cluster: testkit.Cluster) -> int | None:
 
 def _refunds(gateway: testing.GatewayProcess, namespace: str, name: str) -> list[str]:
     return [p["status"] for p in gateway.ledger()["payments"] if p["reference"] == f"{namespace}/{name}"]
+
+
+def _everything_refunded(rental: dict[str, Any]) -> None:
+    """The contract's account: the month charged at application given back in full, no fee."""
+    billing = rental["status"]["billing"]
+    assert billing["paidAmount"] == billing["refundedAmount"] == 30_000, billing
+    assert billing.get("feeAmount") is None, billing
 
 
 def test_cancel_before_delivery_cancels_the_shipment(
@@ -38,12 +46,13 @@ def test_cancel_before_delivery_cancels_the_shipment(
     assert _refunds(gateway, cluster.namespace, "kim") == ["refunded"]
     assert [s["status"] for s in gateway.ledger()["shipments"]] == ["cancelled"]
     assert cluster.phase("deliveries", "kim") == "Cancelled"
-    assert cluster.phase("payments", "kim") == "Refunded"
+    assert cluster.phase("payments", rentals.payment_name("kim", 1)) == "Refunded"
     assert _available(cluster) == 2
     rental = cluster.get("rentals", "kim")
     assert rental is not None
     phases = [e["phase"] for e in rental["status"]["history"] if e["kind"] == "Rental"]
     assert phases[-2:] == ["Cancelling", "Cancelled"]
+    _everything_refunded(rental)
 
 
 def test_cancel_after_delivery_returns_the_unit(
@@ -64,6 +73,7 @@ def test_cancel_after_delivery_returns_the_unit(
     assert rental is not None
     delivery_phases = [e["phase"] for e in rental["status"]["history"] if e["kind"] == "Delivery"]
     assert delivery_phases == ["Shipping", "Delivered", "Returning", "Returned"]
+    _everything_refunded(rental)  # delivered moments ago: well inside the withdrawal window
 
 
 def test_cancelled_cannot_be_undone(cluster: testkit.Cluster) -> None:
@@ -87,11 +97,12 @@ def test_deleting_a_confirmed_rental_compensates_first(
     cluster.delete("rentals", "park")
     testkit.wait_for(lambda: cluster.get("rentals", "park") is None, timeout=60, what="the rental gone")
     assert _refunds(gateway, cluster.namespace, "park") == ["refunded"]
+    assert cluster.phase("payments", rentals.payment_name("park", 1)) in ("Refunded", None)  # None: collected
     assert [s["status"] for s in gateway.ledger()["shipments"]] == ["returned"]
     assert _available(cluster) == 1
     # No orphans: the owned Payment and Delivery are garbage-collected with their Rental.
     testkit.wait_for(
-        lambda: cluster.get("payments", "park") is None and cluster.get("deliveries", "park") is None,
+        lambda: cluster.items("payments") == [] and cluster.get("deliveries", "park") is None,
         timeout=60,
         what="the Payment and Delivery garbage-collected",
     )

@@ -9,6 +9,7 @@ from typing import Any
 
 from rental_devenv import testkit
 from rental_gateway import testing
+from rental_operator.reconcilers import rentals
 
 
 def _all_done(cluster: testkit.Cluster, names: list[str]) -> bool:
@@ -17,13 +18,13 @@ def _all_done(cluster: testkit.Cluster, names: list[str]) -> bool:
 
 def _unfinished(cluster: testkit.Cluster, names: list[str]) -> dict[str, tuple[Any, ...]]:
     """Rentals not yet delivered and fully texted, with what they show (for the failure message)."""
-    rentals = {r["metadata"]["name"]: r.get("status", {}) for r in cluster.items("rentals")}
+    statuses = {r["metadata"]["name"]: r.get("status", {}) for r in cluster.items("rentals")}
     shown = {
         n: (
-            rentals.get(n, {}).get("phase"),
-            rentals.get(n, {}).get("delivery", {}).get("phase"),
-            rentals.get(n, {}).get("notifiedSeq"),
-            [e.get("seq") for e in rentals.get(n, {}).get("history", [])],
+            statuses.get(n, {}).get("phase"),
+            statuses.get(n, {}).get("delivery", {}).get("phase"),
+            statuses.get(n, {}).get("notifiedSeq"),
+            [e.get("seq") for e in statuses.get(n, {}).get("history", [])],
         )
         for n in names
     }
@@ -37,11 +38,16 @@ def _wait_all_done(cluster: testkit.Cluster, names: list[str], timeout: float) -
         raise AssertionError(f"not finished after {timeout:.0f}s: {_unfinished(cluster, names)}") from None
 
 
-def _assert_once_each(gateway: testing.GatewayProcess, namespace: str, names: list[str]) -> None:
+def _assert_once_each(
+    cluster: testkit.Cluster, gateway: testing.GatewayProcess, namespace: str, names: list[str]
+) -> None:
+    # Calendar months: within the test only period 1 is due, so one charge of one month's fee each.
     ledger = gateway.ledger()
     charges = collections.Counter(p["reference"] for p in ledger["payments"])
     assert charges == {f"{namespace}/{n}": 1 for n in names}, "a rental was charged twice or not at all"
-    assert all(p["status"] == "approved" for p in ledger["payments"])
+    assert all(p["status"] == "approved" and p["amount"] == 30_000 for p in ledger["payments"])
+    payments = {p["metadata"]["name"]: p["spec"]["period"] for p in cluster.items("payments")}
+    assert payments == {rentals.payment_name(n, 1): 1 for n in names}
     shipments = collections.Counter(s["reference"] for s in ledger["shipments"])
     assert shipments == {f"{namespace}/{n}": 1 for n in names}
     texts = collections.Counter(m["reference"] for m in ledger["messages"])
@@ -70,7 +76,7 @@ def test_sigkill_in_the_middle_of_twenty_rentals(
     time.sleep(1)
     operator.start()
     _wait_all_done(cluster, names, timeout=120)
-    _assert_once_each(gateway, cluster.namespace, names)
+    _assert_once_each(cluster, gateway, cluster.namespace, names)
     purifier = cluster.get("purifiers", "aqua")
     assert purifier is not None
     assert cluster.holders("aqua") == sorted(names)
@@ -92,4 +98,4 @@ def test_rentals_applied_while_the_operator_is_down_complete_when_it_returns(
 
     operator.start()
     _wait_all_done(cluster, names, timeout=90)
-    _assert_once_each(gateway, cluster.namespace, names)
+    _assert_once_each(cluster, gateway, cluster.namespace, names)

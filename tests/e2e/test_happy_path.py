@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from rental_devenv import testkit
 from rental_gateway import testing
+from rental_operator.reconcilers import rentals
 
 
 def _resting(cluster: testkit.Cluster, name: str) -> dict[str, Any] | None:
@@ -42,8 +44,17 @@ def test_rental_is_paid_confirmed_shipped_and_delivered(
     assert conditions["Paid"] == ("True", "PaymentApproved")
     assert conditions["DeliveryStarted"] == ("True", "Delivered")
     assert conditions["Ready"] == ("True", "Confirmed")
-    assert status["payment"]["amount"] == 29_900 * 12
+    # A monthly contract: the application charges period 1, one month's fee, not the whole term.
+    assert status["payment"]["amount"] == 29_900
     assert status["payment"]["phase"] == "Approved"
+    assert status["payment"]["period"] == 1
+    assert status["payment"]["name"] == rentals.payment_name("kim", 1) == "kim-p1"
+    billing = status["billing"]
+    assert (billing["monthlyFee"], billing["currency"]) == (29_900, "KRW")
+    assert (billing["periodsPaid"], billing["periodsTotal"], billing["paidAmount"]) == (1, 12, 29_900)
+    anchor, next_charge = (datetime.datetime.fromisoformat(billing[k]) for k in ("anchor", "nextChargeAt"))
+    assert anchor < next_charge  # calendar months by default: period 2 is weeks away
+    assert "pastDue" not in billing
     assert status["delivery"]["trackingNumber"]
     assert status["observedGeneration"] == rental["metadata"]["generation"]
 
@@ -54,17 +65,21 @@ def test_rental_is_paid_confirmed_shipped_and_delivered(
     assert cluster.holders(purifier["metadata"]["name"]) == ["kim"]
 
     # Payment and Delivery are owned by the rental (cascading deletion).
-    for plural in ("payments", "deliveries"):
-        owned = cluster.get(plural, "kim")
+    for plural, owned_name in (("payments", rentals.payment_name("kim", 1)), ("deliveries", "kim")):
+        owned = cluster.get(plural, owned_name)
         assert owned is not None
         (owner,) = owned["metadata"]["ownerReferences"]
         assert (owner["kind"], owner["name"], owner["controller"]) == ("Rental", "kim", True)
-    payment = cluster.get("payments", "kim")
+    # The only Payment is period 1's, under the key of the rental's uid and the period.
+    assert [p["metadata"]["name"] for p in cluster.items("payments")] == ["kim-p1"]
+    payment = cluster.get("payments", "kim-p1")
     assert payment is not None and payment["status"]["transactionId"] == status["payment"]["transactionId"]
+    assert payment["spec"]["period"] == 1 and payment["spec"]["amount"] == 29_900
+    assert payment["spec"]["idempotencyKey"] == f"rental-{rental['metadata']['uid']}-p1"
 
     ledger = gateway.ledger()
     charges = [p for p in ledger["payments"] if p["reference"] == f"{cluster.namespace}/kim"]
-    assert len(charges) == 1 and charges[0]["status"] == "approved" and charges[0]["amount"] == 29_900 * 12
+    assert len(charges) == 1 and charges[0]["status"] == "approved" and charges[0]["amount"] == 29_900
     assert len(ledger["shipments"]) == 1
     # One text message per transition, to the customer's phone, none twice.
     messages = [m for m in ledger["messages"] if m["reference"].startswith(f"{cluster.namespace}/kim/")]
@@ -90,7 +105,7 @@ def test_a_rental_for_an_unknown_purifier_is_rejected(
     conditions = {c["type"]: c["reason"] for c in rental["status"]["conditions"]}
     assert conditions["StockReserved"] == "PurifierNotFound"
     assert gateway.ledger()["payments"] == []
-    assert cluster.get("payments", "lee") is None
+    assert cluster.items("payments") == []
 
 
 def test_a_declined_payment_rejects_the_rental_and_releases_the_unit(

@@ -43,7 +43,8 @@ def test_texts_are_clean_and_bounded_and_the_page_escapes_markup(
     purifier["spec"]["displayName"] = DISPLAY
     cluster.create(purifier)
     rental = testkit.rental("hostile", "aqua", customer="cust-hostile")
-    rental["spec"]["customer"].update(name=NAME, address=ADDRESS)
+    # English texts (Korean is the default): the prefix checked below is the English one.
+    rental["spec"]["customer"].update(name=NAME, address=ADDRESS, language="en")
     cluster.create(rental)
 
     testkit.wait_for(

@@ -1,11 +1,12 @@
-"""Strangers under a rental's sibling names: a Payment or Delivery the rental did not create is never
-taken for its own (issue 13, finding 6).
+"""Strangers under a rental's sibling names: a Payment or Delivery the rental did not create is never taken
+for its own (issue 13, finding 6).
 
-A Rental's Payment and Delivery carry the Rental's name. A leftover of a deleted Rental of the same
-name (garbage collection has not removed it yet) or an object made by hand used to be trusted by that
-name alone: an approved one confirmed and shipped a new rental that held no unit and paid nothing. Now
-the rental reports the stranger (a condition with a documented reason and a Warning Event), acts on
-nothing of it, and goes on by itself once the stranger is gone.
+A Rental's Delivery carries the Rental's name, and its Payments the name with the period
+(`<rental>-p1`). A leftover of a deleted Rental of the same name (garbage collection has not removed it
+yet) or an object made by hand used to be trusted by that name alone: an approved one confirmed and
+shipped a new rental that held no unit and paid nothing. Now the rental reports the stranger (a
+condition with a documented reason and a Warning Event), acts on nothing of it, and goes on by itself
+once the stranger is gone.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from rental_devenv import testkit
 from rental_gateway import testing
+from rental_operator.reconcilers import rentals
 
 FEE = 30_000
 MONTHS = 12
@@ -39,13 +41,15 @@ def _create(cluster: testkit.Cluster, plural: str, body: dict[str, Any], status:
 
 
 def _approved_payment(name: str, owners: list[dict[str, Any]]) -> dict[str, Any]:
-    """An approved charge for exactly what the rental would charge, under the rental's Payment name."""
+    """An approved charge for exactly what the rental would charge at application (period 1, one
+    month's fee), under the name of the rental's period-1 Payment."""
     return {
         "kind": "Payment",
-        "metadata": {"name": name, "ownerReferences": owners},
+        "metadata": {"name": rentals.payment_name(name, 1), "ownerReferences": owners},
         "spec": {
             "rental": name,
-            "amount": FEE * MONTHS,
+            "period": 1,
+            "amount": FEE,
             "currency": "KRW",
             "customerId": "cust-1",
             "idempotencyKey": f"rental-{uuid.uuid4()}",
@@ -115,11 +119,11 @@ def _stranger_payment_then_own(
 
     remove()
     testkit.wait_for(lambda: cluster.phase("rentals", name) == "Confirmed", timeout=60, what="Confirmed")
-    payment = cluster.get("payments", name)
+    payment = cluster.get("payments", rentals.payment_name(name, 1))
     assert payment is not None
     uid = rental["metadata"]["uid"]
     assert [o["uid"] for o in payment["metadata"]["ownerReferences"]] == [uid]
-    assert payment["spec"]["idempotencyKey"] == f"rental-{uid}"
+    assert payment["spec"]["idempotencyKey"] == f"rental-{uid}-p1"
     assert [p["status"] for p in _charged(gateway, cluster.namespace, name)] == ["approved"]
     assert cluster.holders("aqua") == [name]
     assert _condition(cluster, name, "Paid")["reason"] == "PaymentApproved"
@@ -130,7 +134,12 @@ def test_an_approved_payment_made_by_hand_does_not_confirm_a_new_rental(
 ) -> None:
     cluster.create(testkit.purifier("aqua", stock=1, fee=FEE))
     _stranger_payment_then_own(
-        cluster, gateway, operator_factory, "kim", owners=[], remove=lambda: cluster.delete("payments", "kim")
+        cluster,
+        gateway,
+        operator_factory,
+        "kim",
+        owners=[],
+        remove=lambda: cluster.delete("payments", rentals.payment_name("kim", 1)),
     )
 
 

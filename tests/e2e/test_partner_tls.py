@@ -17,6 +17,7 @@ import pytest
 
 from rental_devenv import certs, testkit
 from rental_gateway import testing
+from rental_operator.reconcilers import rentals
 
 
 @pytest.fixture
@@ -71,10 +72,10 @@ def test_without_it_the_charge_is_a_tls_fault_and_nothing_is_sent(
     )
 
     # The Payment's lastError moves on to "circuit breaker open" once the breaker opens; its Events
-    # keep the TLS error that opened it.
+    # (on the Payment of period 1) keep the TLS error that opened it.
     def tls_event() -> str | None:
         events = cluster.core.list_namespaced_event(
-            cluster.namespace, field_selector="involvedObject.name=kim"
+            cluster.namespace, field_selector=f"involvedObject.name={rentals.payment_name('kim', 1)}"
         )
         return next((e.message for e in events.items if "TLS error" in (e.message or "")), None)
 

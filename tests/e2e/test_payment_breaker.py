@@ -8,6 +8,7 @@ from typing import Any
 
 from rental_devenv import testkit
 from rental_gateway import testing
+from rental_operator.reconcilers import rentals
 
 
 def _payment_calls(gateway: testing.GatewayProcess) -> int:
@@ -47,7 +48,7 @@ def test_breaker_opens_defers_and_recovers_charging_once(
     # While open, no new rental reaches the payment system (a half-open trial may, one at a time).
     assert _payment_calls(gateway) <= calls_when_open + 2
     for name in later:
-        payment = cluster.get("payments", name)
+        payment = cluster.get("payments", rentals.payment_name(name, 1))
         assert payment is not None and payment["status"]["phase"] == "Deferred"
         rental = cluster.get("rentals", name)
         assert rental is not None and rental["status"]["deferredUntil"]
@@ -64,7 +65,11 @@ def test_breaker_opens_defers_and_recovers_charging_once(
     )
     payments = gateway.ledger()["payments"]
     charged = sorted(p["reference"].split("/")[1] for p in payments if p["status"] == "approved")
-    assert charged == sorted(everyone)  # each exactly once
+    assert charged == sorted(everyone)  # each exactly once: period 1, one month's fee
+    assert {p["amount"] for p in payments} == {30_000}
+    assert sorted(p["metadata"]["name"] for p in cluster.items("payments")) == sorted(
+        rentals.payment_name(n, 1) for n in everyone
+    )
 
 
 def test_an_expired_deferral_is_rejected_and_releases_the_unit(
@@ -96,7 +101,9 @@ def test_an_expired_deferral_is_rejected_and_releases_the_unit(
     # rental nets to zero either way.
     gateway.set_faults(outage="off")
     testkit.wait_for(
-        lambda: cluster.phase("payments", "waits") == "Refunded", timeout=30, what="payment settled"
+        lambda: cluster.phase("payments", rentals.payment_name("waits", 1)) == "Refunded",
+        timeout=30,
+        what="payment settled",
     )
     time.sleep(1)
     payments = gateway.ledger()["payments"]

@@ -17,6 +17,7 @@ from typing import Any
 
 from rental_devenv import testkit
 from rental_gateway import testing
+from rental_operator.reconcilers import rentals
 
 KEY = "sk-e2e-3c1f9a7be2d54c08"
 
@@ -72,7 +73,7 @@ def test_keys_from_files_are_used_and_never_logged(
     events = cluster.core.list_namespaced_event(cluster.namespace).items
     assert any("503" in (event.message or "") for event in events)  # the partner's error reached an Event
     assert not [event.message for event in events if KEY in (event.message or "")]
-    payment = cluster.get("payments", "second")
+    payment = cluster.get("payments", rentals.payment_name("second", 1))
     assert payment is not None and KEY not in str(payment)
 
 
