@@ -1,56 +1,75 @@
-// MyPage, live: polls the customer's JSON API every 2 seconds (same origin, with the session cookie)
-// and updates the phases in the "Live status" section. Without script the page still shows
-// everything as of when it was loaded; this only spares the reload. No inline script, no third party.
+// MyPage, live: polls the customer's JSON API every 2 seconds (same origin, with the session cookie,
+// or the page link's token as a bearer token) and, when a rental changed, fetches this page again
+// and swaps in its content, so the whole page (each rental, its contract, the live section and its
+// Cancel links) follows the rental as it moves. Without script the page still shows everything as
+// of when it was loaded. No inline script, no third party (CSP script-src and connect-src 'self').
 (function () {
   "use strict";
   var section = document.getElementById("live");
-  if (!section || !window.fetch) { return; }
+  if (!section || !window.fetch || !window.DOMParser) { return; }
   var customer = section.getAttribute("data-customer");
-  var words = {};
-  try { words = JSON.parse(section.getAttribute("data-phases") || "{}"); } catch (e) { words = {}; }
-  var url = "/api/v1/customers/" + encodeURIComponent(customer) + "/rentals";
-  var cancellable = { Pending: 1, AwaitingPayment: 1, PaymentDeferred: 1, Confirmed: 1, PastDue: 1 };
+  var api = "/api/v1/customers/" + encodeURIComponent(customer) + "/rentals";
+  var headers = { Accept: "application/json" };
+  var token = new URLSearchParams(window.location.search).get("token");
+  if (token) { headers.Authorization = "Bearer " + token; }
+  var seen = null;
 
-  function text(key, fallback) { return Object.prototype.hasOwnProperty.call(words, key) ? words[key] : fallback; }
+  function signature(body) {
+    return (body.rentals || []).map(function (rental) {
+      return [rental.namespace, rental.name, rental.phase, rental.delivery && rental.delivery.phase,
+        rental.updatedAt].join("|");
+    }).join("\n");
+  }
 
-  function update(body) {
-    var known = {};
-    (body.rentals || []).forEach(function (rental) { known[rental.namespace + "/" + rental.name] = rental; });
+  // Before the first answer is compared with a later one: does the page as loaded show other
+  // rentals or phases than the API (a rental applied a moment before the page was rendered)?
+  function differs(body) {
+    var rentals = body.rentals || [];
     var items = section.querySelectorAll("[data-rental]");
-    var unseen = false;
-    Object.keys(known).forEach(function (key) {
-      if (!section.querySelector('[data-rental="' + key.replace(/["\\]/g, "") + '"]')) { unseen = true; }
-    });
+    if (items.length !== rentals.length) { return true; }
+    var shown = {};
     Array.prototype.forEach.call(items, function (item) {
-      var rental = known[item.getAttribute("data-rental")];
-      if (!rental) { return; }
       var phase = item.querySelector("[data-phase]");
-      if (phase && phase.getAttribute("data-phase") !== rental.phase) {
-        phase.setAttribute("data-phase", rental.phase);
-        phase.textContent = text("phase_" + rental.phase, rental.phase);
-      }
-      var delivery = item.querySelector("[data-delivery]");
-      var shipped = rental.delivery && rental.delivery.phase;
-      var shown = shipped ? text("delivery_" + shipped, shipped) : text("delivery_none", "");
-      if (delivery && delivery.textContent !== shown) { delivery.textContent = shown; }
-      var link = item.querySelector("[data-cancel]");
-      if (link && !cancellable[rental.phase]) { link.parentNode.removeChild(link); }
+      shown[item.getAttribute("data-rental")] = phase ? phase.getAttribute("data-phase") : "";
     });
-    // A rental the page does not list yet (applied a moment before the projection saw it): reload once.
-    if (unseen && !sessionStorage.getItem("mypage-reloaded")) {
-      sessionStorage.setItem("mypage-reloaded", "1");
-      window.location.reload();
-    } else if (!unseen) {
-      sessionStorage.removeItem("mypage-reloaded");
-    }
+    return rentals.some(function (rental) { return shown[rental.namespace + "/" + rental.name] !== rental.phase; });
+  }
+
+  function swap(html) {
+    var fresh = new DOMParser().parseFromString(html, "text/html");
+    var main = document.querySelector("main");
+    var freshMain = fresh.querySelector("main");
+    var freshLive = fresh.getElementById("live");
+    if (!main || !freshMain || !freshLive) { return; }
+    // Everything before the live section is replaced; the live section keeps its element (and its
+    // aria-live region, so a screen reader announces the change) and takes the new list.
+    while (main.firstChild && main.firstChild !== section) { main.removeChild(main.firstChild); }
+    Array.prototype.slice.call(freshMain.childNodes).forEach(function (node) {
+      if (node !== freshLive) { main.insertBefore(document.importNode(node, true), section); }
+    });
+    var region = section.querySelector("[aria-live]");
+    var freshRegion = freshLive.querySelector("[aria-live]");
+    if (region && freshRegion) { region.innerHTML = freshRegion.innerHTML; }
+  }
+
+  function refresh() {
+    return fetch(window.location.href, { credentials: "same-origin", cache: "no-store" })
+      .then(function (response) { return response.ok ? response.text() : null; })
+      .then(function (html) { if (html) { swap(html); } });
   }
 
   function poll() {
-    fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" }, cache: "no-store" })
+    fetch(api, { credentials: "same-origin", headers: headers, cache: "no-store" })
       .then(function (response) { return response.ok ? response.json() : null; })
-      .then(function (body) { if (body) { update(body); } })
+      .then(function (body) {
+        if (!body) { return null; }
+        var now = signature(body);
+        var changed = seen === null ? differs(body) : now !== seen;
+        seen = now;
+        return changed ? refresh() : null;
+      })
       .catch(function () { /* offline for a moment: try again at the next tick */ })
       .then(function () { window.setTimeout(poll, 2000); });
   }
-  window.setTimeout(poll, 2000);
+  poll();
 })();

@@ -1,0 +1,116 @@
+"""The customer web app in Debian's headless Chromium (Playwright): sign in, browse, apply with a bad
+field and then a good one, watch the rental move on MyPage without reloading by hand, cancel after
+the preview. No Content-Security-Policy violation on the way; screenshots in artifacts/.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rental_devenv import testkit
+from rental_gateway import testing
+
+from .conftest import OperatorFactory, token
+from .test_browser import browser  # noqa: F401  # the module's Chromium, shared
+
+pytestmark = pytest.mark.browser
+
+
+def _apply_with_a_bad_phone_first(page: Any, cluster: testkit.Cluster, url: str, artifacts: Path) -> Any:
+    """Fill the form with a bad phone (refused, next to the field), correct it, land on MyPage."""
+    from playwright.sync_api import expect  # noqa: PLC0415
+
+    # A bad phone: the form comes back with the rule next to the field.
+    page.get_by_label("Your name").fill("Kim Minjun")
+    page.get_by_label("Mobile number").fill("010-1234-5678")
+    page.get_by_label("Delivery address").fill("Seoul, Gangnam-gu, Teheran-ro 1")
+    page.get_by_label("Contract term").select_option("36")
+    page.get_by_role("button", name="Apply for this purifier").click()
+    expect(page.get_by_role("alert")).to_contain_text("The application was not sent")
+    phone = page.get_by_label("Mobile number")
+    expect(phone).to_have_attribute("aria-invalid", "true")
+    assert "Enter a mobile number in international form" in page.locator("#phone-error").inner_text()
+    expect(page.get_by_label("Contract term")).to_have_value("36")
+    page.screenshot(path=str(artifacts / "web-form-errors.png"), full_page=True)
+    assert cluster.items("rentals") == []
+
+    # Corrected: applied, and on MyPage.
+    phone.fill("+82 10-1234-5678")
+    page.get_by_role("button", name="Apply for this purifier").click()
+    page.wait_for_url(f"{url}/mypage/kim-minjun")
+    [rental] = cluster.items("rentals")
+    assert rental["spec"]["customer"]["id"] == "kim-minjun" and rental["spec"]["months"] == 36
+    return rental
+
+
+def test_browse_apply_watch_it_delivered_and_cancel(
+    browser: Any,  # noqa: F811
+    cluster: testkit.Cluster,
+    gateway: testing.GatewayProcess,
+    operator_factory: OperatorFactory,
+    artifacts: Path,
+) -> None:
+    from playwright.sync_api import expect  # noqa: PLC0415
+
+    operator = operator_factory(gateway)
+    purifier = testkit.purifier("aquapure-300", stock=2, fee=39_000)
+    purifier["spec"].update(displayName="AquaPure 300", mandatoryMonths=24)
+    cluster.create(purifier)
+    url = operator.mypage.url
+    path = f"/shop/{cluster.namespace}/aquapure-300"
+    testkit.wait_for(
+        lambda: operator.mypage.status(path) == 200, timeout=30, what="the purifier in the catalog"
+    )
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2)
+    page = context.new_page()
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda message: violations.append(message.text) if "Content Security" in message.text else None,
+    )
+    try:
+        # Sign in with the texted link, straight to the purifier.
+        query = urllib.parse.urlencode({"token": token("kim-minjun"), "next": path})
+        response = page.goto(f"{url}/signin?{query}")
+        assert response is not None and response.status == 200
+        assert page.url == url + path  # the token is no longer in the address
+        assert page.get_by_role("heading", level=1).inner_text() == "AquaPure 300"
+        page.screenshot(path=str(artifacts / "web-purifier.png"), full_page=True)
+
+        rental = _apply_with_a_bad_phone_first(page, cluster, url, artifacts)
+
+        # The rental moves to Confirmed and Delivered without a reload by the test.
+        live = page.locator("#live")
+        expect(live.locator("[data-phase]")).to_have_attribute("data-phase", "Confirmed", timeout=60_000)
+        expect(live.locator("[data-delivery]")).to_have_text("delivered", timeout=60_000)
+        # The rest of the page follows too (the script swaps in the page's new content).
+        tracking = testkit.wait_for(
+            lambda: (
+                ((cluster.get("rentals", rental["metadata"]["name"]) or {}).get("status") or {})
+                .get("delivery", {})
+                .get("trackingNumber")
+            ),
+            timeout=30,
+            what="a tracking number",
+        )
+        expect(page.get_by_role("article")).to_contain_text(tracking, timeout=10_000)
+        page.screenshot(path=str(artifacts / "web-mypage-live.png"), full_page=True)
+
+        # Cancel: the preview, then Cancelled, again without reloading.
+        page.get_by_role("link", name=re.compile("^Cancel ")).click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Cancel your rental")
+        expect(page.locator(".effect")).to_contain_text("Every charge is refunded: 39,000 KRW")
+        page.screenshot(path=str(artifacts / "web-cancel.png"), full_page=True)
+        page.get_by_role("button", name="Yes, cancel this rental").click()
+        page.wait_for_url(f"{url}/mypage/kim-minjun")
+        expect(live.locator("[data-phase]")).to_have_attribute("data-phase", "Cancelled", timeout=60_000)
+        expect(live.get_by_role("link", name=re.compile("^Cancel "))).to_have_count(0)
+        assert (cluster.get("rentals", rental["metadata"]["name"]) or {})["spec"]["cancelled"] is True
+        assert violations == []
+    finally:
+        context.close()
