@@ -126,7 +126,7 @@ class Event:
     purifier: str = ""
     customer: str = ""
     pause: float = 0.0  # kill and restart: how long the process stays down
-    months: int = 12  # apply: the rental period (the amount charged is fee x months)
+    months: int = 12  # apply: the contract term (one month's fee is charged at application)
 
 
 def _purifier_names(settings: Settings) -> list[str]:
@@ -385,6 +385,11 @@ def read_snapshot(
         ledger=gateway.ledger(),
         applied=frozenset(applied) if applied is not None else None,
         deleted=frozenset(deleted or ()),
+        # The operator bills calendar months and refunds within 14 days of delivery (pinned by
+        # `run`), and a run lasts minutes: only period 1 is ever charged, and every
+        # cancellation or deletion is a withdrawal.
+        periods_due=1,
+        within_withdrawal=True,
     )
 
 
@@ -544,6 +549,9 @@ def run(
             "RENTAL_PAYMENT_RETRY_SECONDS": "1",
             "RENTAL_BREAKER_RESET_SECONDS": "3",
             "RENTAL_DEFERRAL_TIMEOUT_SECONDS": str(settings.deferral_seconds),
+            # Pinned to the defaults whatever the caller's environment: `read_snapshot` relies on them.
+            "RENTAL_BILLING_PERIOD": "month",
+            "RENTAL_WITHDRAWAL_PERIOD": "14d",
         },
         log_path=work / "operator.log",
     )

@@ -55,24 +55,40 @@ def _table(rows: list[list[str]]) -> str:
     )
 
 
+def _charges(records: list[dict[str, Any]]) -> str:
+    """A rental's charges in the ledger, by status: `1 approved`, `2 refunded, 1 declined`."""
+    counted = collections.Counter(str(record["status"]) for record in records)
+    return ", ".join(f"{count} {status}" for status, count in sorted(counted.items())) or "none"
+
+
 def _summary(cluster: testkit.Cluster, ledger: dict[str, list[dict[str, Any]]]) -> str:
-    rows = [["RENTAL", "PHASE", "PAYMENT", "AMOUNT", "DELIVERY", "TRACKING", "TEXTS"]]
+    # Rentals are monthly contracts: PAYMENT and MONTHLY are the latest charge (one month's fee),
+    # PAID the months paid of the term, CHARGES every charge the payment system has for the rental.
+    rows = [["RENTAL", "PHASE", "PAYMENT", "MONTHLY", "PAID", "CHARGES", "DELIVERY", "TRACKING", "TEXTS"]]
     texts = collections.Counter(m["reference"].split("/")[1] for m in ledger["messages"])
+    charged: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
+    for record in ledger["payments"]:
+        charged[record["reference"].split("/")[1]].append(record)
     for rental in cluster.items("rentals"):
+        name = rental["metadata"]["name"]
         status = rental.get("status", {})
         payment, delivery = status.get("payment", {}), status.get("delivery", {})
+        billing = status.get("billing", {})
+        term = billing.get("periodsTotal", rental["spec"].get("months"))
         rows.append(
             [
-                rental["metadata"]["name"],
+                name,
                 str(status.get("phase")),
                 str(payment.get("phase")),
                 f"{payment.get('amount', 0):,} {payment.get('currency', '')}",
+                f"{billing.get('periodsPaid', 0)}/{term}",
+                _charges(charged[name]),
                 str(delivery.get("phase")),
                 str(delivery.get("trackingNumber")),
-                str(texts[rental["metadata"]["name"]]),
+                str(texts[name]),
             ]
         )
-    stock = [["PURIFIER", "STOCK", "ALLOCATED", "AVAILABLE"]]
+    stock = [["PURIFIER", "STOCK", "ALLOCATED", "AVAILABLE", "TRANSFERRED"]]
     for purifier in cluster.items("purifiers"):
         status = purifier.get("status", {})
         stock.append(
@@ -81,6 +97,7 @@ def _summary(cluster: testkit.Cluster, ledger: dict[str, list[dict[str, Any]]]) 
                 str(purifier["spec"]["stock"]),
                 str(status.get("allocated")),
                 str(status.get("available")),
+                str(status.get("transferred", 0)),
             ]
         )
     charges = collections.Counter(p["status"] for p in ledger["payments"])

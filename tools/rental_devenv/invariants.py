@@ -9,9 +9,16 @@ Payment, Delivery and Purifier of its namespace and the gateway's `/admin/ledger
 The checker is deliberately independent of the operator's code: it reads raw objects (dicts as the
 API server returns them) and the partner's own records, and restates the contract (CONTRACT.md §1-2)
 rather than importing the operator's decisions, so a bug in those decisions cannot hide itself. It
-reads only fields the contract makes stable: a Purifier's `spec.stock`, `status.allocated` and
-`status.available`, and each Rental's own `StockReserved` condition (never a Purifier's internal
-bookkeeping of who holds what, which may change shape).
+reads only fields the contract makes stable: a Purifier's `spec.stock`, `status.allocated`,
+`status.available` and `status.transferred`, each Rental's own `StockReserved` condition (never a
+Purifier's internal bookkeeping of who holds what, which may change shape), its `status.payment` and
+`status.billing`, and each Payment's `spec.period` and `spec.attempt`.
+
+Money under monthly billing (CONTRACT §1 "Billing"): the ledger knows a rental only by its reference
+(`<namespace>/<rental>`), not by period or key, so "never charged twice" is checked as counts. Money
+taken (a record approved, or approved then refunded) at most once per period plus once for an
+early-termination fee; a ledger record at most once per attempt's key (an attempt is approved or
+declined, once); and the money kept equals what `status.billing` says was paid and not refunded.
 
 `unsettled` says what is still moving (the runner polls it to detect quiescence); `check` is the verdict.
 Both are pure functions of a `Snapshot`.
@@ -29,10 +36,14 @@ __all__ = ["RESTING_PHASES", "Rule", "Snapshot", "Violation", "at_rest", "check"
 
 Object = Mapping[str, Any]
 
-RESTING_PHASES = frozenset({"Confirmed", "Cancelled", "Rejected"})
+RESTING_PHASES = frozenset({"Confirmed", "Completed", "Cancelled", "Rejected"})
 # Ledger statuses under which money stays with the business / a unit is out with the customer or on
 # its way. Everything else (declined, refunded; cancelled, returned) has been undone or never happened.
 _CHARGED = frozenset({"approved"})
+# Ledger statuses of money that was taken at some point (kept, or taken and given back).
+_TAKEN = frozenset({"approved", "refunded"})
+# Endings of a contract in force that keep the paid periods (and maybe a fee): not netted to zero.
+_KEEPS_PAID = frozenset({"Termination", "NonPayment"})
 _SHIPMENT_ACTIVE = frozenset({"shipping", "delivered", "returning"})
 _LEDGER_SHIPMENT = {"Shipping": "shipping", "Delivered": "delivered", "Returned": "returned"}
 
@@ -40,15 +51,18 @@ _LEDGER_SHIPMENT = {"Shipping": "shipping", "Delivered": "delivered", "Returned"
 class Rule(enum.StrEnum):
     """One promise each; the value is what a violation report prints."""
 
-    # Every rental ends at Confirmed (delivered, every text sent), Cancelled or Rejected.
+    # Every rental ends at Confirmed (delivered, every text sent), Completed, Cancelled or Rejected.
     AT_REST = "at-rest"
     # A rental that was applied and not deleted still exists; a deleted one is gone.
     LOST = "not-lost"
-    # A rental is charged at most once (one payment record per rental in the ledger).
-    CHARGED_ONCE = "charged-once"
-    # A Confirmed rental holds exactly one approved, unrefunded charge, of the amount its status shows.
+    # A rental is charged at most once per period (plus one early-termination fee), and every key of an
+    # attempt at a charge makes at most one payment record; one Payment per period.
+    CHARGED_ONCE = "charged-once-per-period"
+    # A Confirmed or Completed rental holds one approved, unrefunded charge of its monthly fee per period
+    # paid, as much as its billing says was paid; its status.payment names one of them, amount and all.
     CONFIRMED_PAID = "confirmed-paid"
-    # A Cancelled, Rejected or deleted rental nets to zero: every charge declined or refunded.
+    # A Rejected or deleted rental, or one cancelled before delivery or within the withdrawal window,
+    # nets to zero: every charge declined or refunded. One ended later keeps what its billing says.
     NETS_ZERO = "nets-to-zero"
     # A rental has at most one shipment; a Confirmed one has exactly one, in the state its status shows.
     SHIPPED_ONCE = "shipped-once"
@@ -56,9 +70,11 @@ class Rule(enum.StrEnum):
     SHIPMENT_STOPPED = "shipment-stopped"
     # A Purifier's allocated equals the number of its Rentals whose StockReserved condition is True.
     STOCK_COUNT = "stock-allocated"
-    # available + allocated == stock whenever stock >= allocated (else available is 0).
+    # available + allocated + transferred == stock whenever stock >= allocated + transferred (else
+    # available is 0).
     STOCK_SUM = "stock-sum"
-    # A Confirmed rental holds a unit (its delivery was not stopped); a Cancelled or Rejected one does not.
+    # A Confirmed rental holds a unit (its delivery was not stopped); a Completed (the unit is the
+    # customer's), Cancelled or Rejected one does not.
     STOCK_HOLDER = "stock-holder"
     # One text per (rental, transition): no two messages under one reference, no transition twice.
     SMS_ONCE = "sms-once"
@@ -92,6 +108,12 @@ class Snapshot:
 
     `applied` and `deleted` are the rental names the caller created and deleted (None: unknown, and
     the not-lost rule is skipped). Ledger records of other namespaces are ignored.
+
+    A deleted rental's terms and Payments are gone with it, so what it may have been charged is bounded
+    by the run: `periods_due` is how many billing periods can have come due for any rental (1 for a run
+    shorter than `RENTAL_BILLING_PERIOD`, the default calendar month; None: not bounded), and
+    `within_withdrawal` says every rental was cancelled or deleted within `RENTAL_WITHDRAWAL_PERIOD`
+    of its delivery (a run shorter than it), so a deleted one nets to zero.
     """
 
     namespace: str
@@ -102,6 +124,8 @@ class Snapshot:
     ledger: Mapping[str, Sequence[Object]]
     applied: frozenset[str] | None = None
     deleted: frozenset[str] = frozenset()
+    periods_due: int | None = 1
+    within_withdrawal: bool = True
 
 
 # --- small readers over raw objects -------------------------------------------------------------------
@@ -137,10 +161,11 @@ def _delivery_phase(rental: Object) -> str | None:
 def at_rest(rental: Object) -> str | None:
     """None when the rental needs no more work; otherwise why it is not at rest.
 
-    Resting (CONTRACT §1 and `docs/architecture.md`): Cancelled or Rejected; or Confirmed with its
-    delivery delivered, or stopped by the carrier (cancelled, returned), since only those need no
-    more polling. And in every case the customer has been texted every transition (`notifiedSeq`
-    reached the last history entry), since a text still owed is work a restart must not lose.
+    Resting (CONTRACT §1 and `docs/architecture.md`): Completed, Cancelled or Rejected; or Confirmed
+    with its delivery delivered, or stopped by the carrier (cancelled, returned), since only those
+    need no more polling (a month still to bill is a time to wait for, not work under way). And in
+    every case the customer has been texted every transition (`notifiedSeq` reached the last history
+    entry), since a text still owed is work a restart must not lose.
     """
     if rental.get("metadata", {}).get("deletionTimestamp"):
         return "being deleted"
@@ -228,10 +253,20 @@ def _lost(snapshot: Snapshot) -> Iterable[Violation]:
             yield Violation("Rental", name, Rule.LOST, "deleted, yet exists without a deletion in progress")
 
 
+def _billing(rental: Object) -> Mapping[str, Any]:
+    return _status(rental).get("billing") or {}
+
+
 def _gone_or_undone(snapshot: Snapshot) -> dict[str, str]:
-    """Rentals that must net to zero, with why: Cancelled, Rejected, or no longer in the API server."""
+    """Rentals that must net to zero, with why: Rejected; Cancelled before delivery or within the
+    withdrawal window (not ended by a termination or for non-payment); or no longer in the API server."""
     phases = {_name(r): _status(r).get("phase") for r in snapshot.rentals}
-    undone = {name: str(phase) for name, phase in phases.items() if phase in ("Cancelled", "Rejected")}
+    endings = {_name(r): _billing(r).get("ending") for r in snapshot.rentals}
+    undone = {
+        name: str(phase)
+        for name, phase in phases.items()
+        if phase == "Rejected" or (phase == "Cancelled" and endings[name] not in _KEEPS_PAID)
+    }
     mentioned = set(_by_rental(snapshot.ledger.get("payments", ()), snapshot.namespace))
     mentioned |= set(_by_rental(snapshot.ledger.get("shipments", ()), snapshot.namespace))
     for name in mentioned - set(phases):
@@ -250,39 +285,19 @@ def _confirmed(snapshot: Snapshot) -> Iterable[Object]:
     return (rental for rental in snapshot.rentals if _status(rental).get("phase") == "Confirmed")
 
 
+def _ids(records: Iterable[Object]) -> str:
+    return ", ".join(f"{r.get('id')} ({r.get('status')})" for r in records)
+
+
 def _money(snapshot: Snapshot) -> Iterable[Violation]:
     charges = _by_rental(snapshot.ledger.get("payments", ()), snapshot.namespace)
-    yield from _more_than_one(charges, Rule.CHARGED_ONCE, "payment records")
-    for rental in _confirmed(snapshot):
-        name = _name(rental)
-        held = [r for r in charges.get(name, ()) if r.get("status") in _CHARGED]
-        if len(held) != 1:
-            yield Violation(
-                "Rental",
-                name,
-                Rule.CONFIRMED_PAID,
-                f"Confirmed with {len(held)} approved, unrefunded charges",
-            )
-            continue
-        summary = _status(rental).get("payment") or {}
-        charge = held[0]
-        if summary.get("amount") != charge.get("amount") or summary.get("currency") != charge.get("currency"):
-            yield Violation(
-                "Rental",
-                name,
-                Rule.CONFIRMED_PAID,
-                f"status shows {summary.get('amount')} {summary.get('currency')}, the ledger charged "
-                f"{charge.get('amount')} {charge.get('currency')}",
-            )
-        if summary.get("transactionId") not in (None, charge.get("id")):
-            yield Violation(
-                "Rental",
-                name,
-                Rule.CONFIRMED_PAID,
-                f"status names transaction {summary.get('transactionId')}, "
-                f"the ledger's charge is {charge.get('id')}",
-            )
+    yield from _charged_once_per_period(snapshot, charges)
+    for rental in snapshot.rentals:
+        if _status(rental).get("phase") in ("Confirmed", "Completed"):
+            yield from _paid_up(rental, charges.get(_name(rental), []))
     for name, why in sorted(_gone_or_undone(snapshot).items()):
+        if why == "deleted" and not snapshot.within_withdrawal:
+            continue  # deleted after its window, it may keep its paid periods; unknown once gone
         kept = [r for r in charges.get(name, ()) if r.get("status") in _CHARGED]
         if kept:
             total = sum(int(r.get("amount") or 0) for r in kept)
@@ -292,6 +307,153 @@ def _money(snapshot: Snapshot) -> Iterable[Violation]:
                 Rule.NETS_ZERO,
                 f"{why}, yet {total} stays charged ({', '.join(str(r.get('id')) for r in kept)})",
             )
+    for rental in snapshot.rentals:
+        if _status(rental).get("phase") == "Cancelled" and _billing(rental).get("ending") in _KEEPS_PAID:
+            yield from _kept_as_billed(rental, charges.get(_name(rental), []))
+
+
+def _charged_once_per_period(snapshot: Snapshot, charges: Mapping[str, list[Object]]) -> Iterable[Violation]:
+    """Money taken at most once per period (plus one fee); a ledger record at most once per attempt.
+
+    Periods are charged in order, so a rental charged for period k can have taken money k times for
+    its periods; every attempt at a charge has a key of its own and makes one record, approved or
+    declined. A deleted rental is bounded by the run (`Snapshot.periods_due`): in a run shorter than a
+    billing period only period 1 is charged, and a decline of it rejects the rental (no retry).
+    """
+    payments: dict[str, list[Object]] = collections.defaultdict(list)
+    for payment in snapshot.payments:
+        payments[str(payment.get("spec", {}).get("rental", ""))].append(payment)
+    present = {_name(rental): rental for rental in snapshot.rentals}
+    for name in sorted(set(charges) | set(payments)):
+        records = charges.get(name, [])
+        taken = [r for r in records if r.get("status") in _TAKEN]
+        owned = payments.get(name, [])
+        periods = [int(p["spec"]["period"]) for p in owned if p.get("spec", {}).get("period") is not None]
+        fees = [p for p in owned if p.get("spec", {}).get("period") is None]
+        repeated = sorted({k for k in periods if periods.count(k) > 1})
+        if repeated or len(fees) > 1:
+            what = f"periods {repeated}" if repeated else "the early-termination fee"
+            yield Violation("Rental", name, Rule.CHARGED_ONCE, f"more than one Payment for {what}")
+        rental = present.get(name)
+        if rental is None:
+            if snapshot.periods_due is not None:
+                allowed = snapshot.periods_due + 1  # and at most one fee
+                if snapshot.periods_due == 1 and len(records) > 1:
+                    yield Violation(
+                        "Rental", name, Rule.CHARGED_ONCE, f"{len(records)} payment records: {_ids(records)}"
+                    )
+                elif len(taken) > allowed:
+                    yield Violation(
+                        "Rental", name, Rule.CHARGED_ONCE, f"{len(taken)} charges taken: {_ids(taken)}"
+                    )
+            continue
+        billing = _billing(rental)
+        charged = max([int(billing.get("periodsPaid") or 0), *periods, 1 if records else 0])
+        fee = 1 if fees or billing.get("feeAmount") else 0
+        if len(taken) > charged + fee:
+            yield Violation(
+                "Rental",
+                name,
+                Rule.CHARGED_ONCE,
+                f"{len(taken)} charges taken for {charged} period(s)"
+                f"{' and a fee' if fee else ''}: {_ids(taken)}",
+            )
+            continue
+        # Every attempt is one record; a period's Payment pruned from the history hides its attempts,
+        # so the count is checked only while every period charged still has its Payment.
+        if all(k in periods for k in range(1, charged + 1)):
+            attempts = sum(int(p.get("spec", {}).get("attempt") or 1) for p in owned)
+            if len(records) > attempts:
+                yield Violation(
+                    "Rental",
+                    name,
+                    Rule.CHARGED_ONCE,
+                    f"{len(records)} payment records for {attempts} attempt key(s): {_ids(records)}",
+                )
+
+
+def _paid_up(rental: Object, records: Sequence[Object]) -> Iterable[Violation]:
+    """A rental in force (or completed) holds one approved charge of its monthly fee per period paid."""
+    name, status = _name(rental), _status(rental)
+    billing = _billing(rental)
+    held = [r for r in records if r.get("status") in _CHARGED]
+    paid = int(billing.get("periodsPaid") or 0) if billing else 1
+    if status.get("phase") == "Completed" and paid != int(billing.get("periodsTotal") or 0):
+        yield Violation(
+            "Rental",
+            name,
+            Rule.CONFIRMED_PAID,
+            f"Completed with {paid} of {billing.get('periodsTotal')} paid",
+        )
+    if len(held) != paid:
+        yield Violation(
+            "Rental",
+            name,
+            Rule.CONFIRMED_PAID,
+            f"{status.get('phase')} with {len(held)} approved, unrefunded charges for {paid} period(s) paid",
+        )
+        return
+    if billing:
+        fee, currency = billing.get("monthlyFee"), billing.get("currency")
+        wrong = [r for r in held if r.get("amount") != fee or r.get("currency") != currency]
+        if wrong:
+            yield Violation(
+                "Rental",
+                name,
+                Rule.CONFIRMED_PAID,
+                f"the monthly fee is {fee} {currency}, the ledger charged "
+                + ", ".join(f"{r.get('amount')} {r.get('currency')}" for r in wrong),
+            )
+            return
+        total = sum(int(r.get("amount") or 0) for r in held)
+        if total != int(billing.get("paidAmount") or 0) - int(billing.get("refundedAmount") or 0):
+            yield Violation(
+                "Rental",
+                name,
+                Rule.CONFIRMED_PAID,
+                f"billing shows {billing.get('paidAmount')} paid and {billing.get('refundedAmount')} "
+                f"refunded, the ledger holds {total}",
+            )
+            return
+    summary = status.get("payment") or {}
+    charge = next((r for r in held if r.get("id") == summary.get("transactionId")), None)
+    if summary.get("transactionId") is not None and charge is None:
+        yield Violation(
+            "Rental",
+            name,
+            Rule.CONFIRMED_PAID,
+            f"status names transaction {summary.get('transactionId')}, not an approved charge of "
+            f"the ledger's ({_ids(held)})",
+        )
+        return
+    if charge is None and held:
+        charge = held[-1]
+    if charge is not None and (
+        summary.get("amount") != charge.get("amount") or summary.get("currency") != charge.get("currency")
+    ):
+        yield Violation(
+            "Rental",
+            name,
+            Rule.CONFIRMED_PAID,
+            f"status shows {summary.get('amount')} {summary.get('currency')}, the ledger charged "
+            f"{charge.get('amount')} {charge.get('currency')}",
+        )
+
+
+def _kept_as_billed(rental: Object, records: Sequence[Object]) -> Iterable[Violation]:
+    """Ended by a termination or for non-payment: the paid periods (and a fee) kept, nothing else."""
+    billing = _billing(rental)
+    kept = sum(int(r.get("amount") or 0) for r in records if r.get("status") in _CHARGED)
+    owed = int(billing.get("paidAmount") or 0) - int(billing.get("refundedAmount") or 0)
+    fee = int(billing.get("feeAmount") or 0)
+    if kept not in (owed, owed + fee):  # the fee, if any, may have been declined
+        yield Violation(
+            "Rental",
+            _name(rental),
+            Rule.NETS_ZERO,
+            f"ended ({billing.get('ending')}) keeping {kept}; billing shows {owed} paid"
+            f"{f' and a fee of {fee}' if fee else ''}",
+        )
 
 
 def _shipments(snapshot: Snapshot) -> Iterable[Violation]:
@@ -329,7 +491,7 @@ def _stock(snapshot: Snapshot) -> Iterable[Violation]:
         reserved = holds_unit(rental)
         if reserved:
             holding[str(rental.get("spec", {}).get("purifier", ""))] += 1
-        if phase in ("Cancelled", "Rejected") and reserved:
+        if phase in ("Completed", "Cancelled", "Rejected") and reserved:
             yield Violation("Rental", name, Rule.STOCK_HOLDER, f"{phase}, yet StockReserved is True")
         stopped = _delivery_phase(rental) in ("Cancelled", "Returned")
         if phase == "Confirmed" and not reserved and not stopped:
@@ -338,6 +500,7 @@ def _stock(snapshot: Snapshot) -> Iterable[Violation]:
         name, status = _name(purifier), _status(purifier)
         stock = int(purifier.get("spec", {}).get("stock", 0))
         allocated, available = status.get("allocated"), status.get("available")
+        transferred = int(status.get("transferred") or 0)  # units that became customers' own
         if allocated is None or available is None:
             yield Violation(
                 "Purifier", name, Rule.STOCK_SUM, "status.allocated or status.available is not set"
@@ -350,19 +513,20 @@ def _stock(snapshot: Snapshot) -> Iterable[Violation]:
                 Rule.STOCK_COUNT,
                 f"allocated {allocated}, but {holding[name]} rentals hold a unit (StockReserved True)",
             )
-        if stock >= allocated and available + allocated != stock:
+        sold = f" + transferred {transferred}" if transferred else ""
+        if stock >= allocated + transferred and available + allocated + transferred != stock:
             yield Violation(
                 "Purifier",
                 name,
                 Rule.STOCK_SUM,
-                f"available {available} + allocated {allocated} != stock {stock}",
+                f"available {available} + allocated {allocated}{sold} != stock {stock}",
             )
-        if stock < allocated and available != 0:
+        if stock < allocated + transferred and available != 0:
             yield Violation(
                 "Purifier",
                 name,
                 Rule.STOCK_SUM,
-                f"overcommitted (stock {stock} < {allocated}), yet available {available}",
+                f"overcommitted (stock {stock} < {allocated}{sold}), yet available {available}",
             )
 
 

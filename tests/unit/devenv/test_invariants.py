@@ -17,6 +17,7 @@ from rental_devenv import invariants
 
 Rule = invariants.Rule
 NS = "chaos"
+FEE = 360  # one month
 
 
 def _rental(
@@ -31,10 +32,21 @@ def _rental(
     }
     if phase in ("Confirmed", "Cancelled"):
         status["payment"] = {
-            "phase": "Approved",
-            "amount": 360,
+            "name": f"{name}-p1",
+            "period": 1,
+            "phase": "Approved" if phase == "Confirmed" else "Refunded",
+            "amount": FEE,
             "currency": "KRW",
             "transactionId": f"pay-{name}",
+        }
+        status["billing"] = {
+            "monthlyFee": FEE,
+            "currency": "KRW",
+            "periodsTotal": 12,
+            "periodsPaid": 1,
+            "paidAmount": FEE,
+            "refundedAmount": FEE if phase == "Cancelled" else 0,
+            **({"ending": "Withdrawal"} if phase == "Cancelled" else {}),
         }
     if delivery is not None:
         status["delivery"] = {"phase": delivery}
@@ -57,7 +69,18 @@ def _owned(kind: str, rental: str) -> dict[str, Any]:
             "ownerReferences": [{"kind": "Rental", "name": rental, "uid": f"uid-{rental}"}],
         },
         "kind": kind,
+        "spec": {"rental": rental},
     }
+
+
+def _payment(rental: str, period: int | None = 1, *, attempt: int = 1) -> dict[str, Any]:
+    """The Payment of one period (None: the early-termination fee), as the operator names it."""
+    payment = _owned("Payment", rental)
+    payment["metadata"]["name"] = f"{rental}-p{period}" if period is not None else f"{rental}-fee"
+    payment["spec"].update(amount=FEE, currency="KRW", attempt=attempt)
+    if period is not None:
+        payment["spec"]["period"] = period
+    return payment
 
 
 def _messages(rental: dict[str, Any]) -> list[dict[str, Any]]:
@@ -85,7 +108,7 @@ def _world() -> invariants.Snapshot:
     return invariants.Snapshot(
         namespace=NS,
         rentals=rentals,
-        payments=[_owned("Payment", "r-ok"), _owned("Payment", "r-cancel")],
+        payments=[_payment("r-ok"), _payment("r-cancel")],
         deliveries=[_owned("Delivery", "r-ok"), _owned("Delivery", "r-cancel")],
         purifiers=[
             {"metadata": {"name": "aqua"}, "spec": {"stock": 1}, "status": {"allocated": 1, "available": 0}}
@@ -96,11 +119,11 @@ def _world() -> invariants.Snapshot:
                     "id": "pay-r-ok",
                     "reference": f"{NS}/r-ok",
                     "status": "approved",
-                    "amount": 360,
+                    "amount": FEE,
                     "currency": "KRW",
                 },
-                {"id": "pay-r-cancel", "reference": f"{NS}/r-cancel", "status": "refunded", "amount": 360},
-                {"id": "pay-r-gone", "reference": f"{NS}/r-gone", "status": "refunded", "amount": 360},
+                {"id": "pay-r-cancel", "reference": f"{NS}/r-cancel", "status": "refunded", "amount": FEE},
+                {"id": "pay-r-gone", "reference": f"{NS}/r-gone", "status": "refunded", "amount": FEE},
                 # Another namespace's records are not this snapshot's business.
                 {"id": "pay-x", "reference": "other/r-ok", "status": "approved", "amount": 1},
             ],
@@ -165,7 +188,78 @@ def test_a_vanished_rental_is_lost(world: invariants.Snapshot) -> None:
 
 def test_a_second_charge_is_a_double_charge(world: invariants.Snapshot) -> None:
     _ledger(world, "payments").append({"id": "pay-2", "reference": f"{NS}/r-cancel", "status": "refunded"})
-    assert "2 payment records" in _only(world, Rule.CHARGED_ONCE, "r-cancel").detail
+    assert "2 charges taken for 1 period(s)" in _only(world, Rule.CHARGED_ONCE, "r-cancel").detail
+
+
+def test_a_second_record_under_one_attempt_is_a_double_charge(world: invariants.Snapshot) -> None:
+    # Declined, so no money moved; but attempt 1 has one key, and one key makes one record.
+    _ledger(world, "payments").append({"id": "pay-2", "reference": f"{NS}/r-ok", "status": "declined"})
+    assert "2 payment records for 1 attempt key(s)" in _only(world, Rule.CHARGED_ONCE, "r-ok").detail
+    world.payments[0]["spec"]["attempt"] = 2  # a retry after a decline has a key of its own
+    assert invariants.check(world) == []
+
+
+def test_two_payments_for_one_period(world: invariants.Snapshot) -> None:
+    world.payments.append({**_payment("r-ok"), "metadata": {**_payment("r-ok")["metadata"], "name": "x"}})
+    assert "more than one Payment for periods [1]" in _only(world, Rule.CHARGED_ONCE, "r-ok").detail
+
+
+def _second_month(world: invariants.Snapshot) -> None:
+    """r-ok a month later: period 2 charged under its own Payment, period 1's pruned from the history."""
+    rental = _rentals(world)["r-ok"]
+    rental["status"]["billing"].update(periodsPaid=2, paidAmount=2 * FEE)
+    rental["status"]["payment"].update(name="r-ok-p2", period=2, transactionId="pay-r-ok-2")
+    world.payments[0] = _payment("r-ok", 2)
+    _ledger(world, "payments").append(
+        {
+            "id": "pay-r-ok-2",
+            "reference": f"{NS}/r-ok",
+            "status": "approved",
+            "amount": FEE,
+            "currency": "KRW",
+        }
+    )
+
+
+def test_one_charge_per_period_paid(world: invariants.Snapshot) -> None:
+    _second_month(world)
+    assert invariants.check(world) == []
+    _ledger(world, "payments").append(
+        {**_ledger(world, "payments")[-1], "id": "pay-r-ok-3", "status": "refunded"}
+    )
+    assert "3 charges taken for 2 period(s)" in _only(world, Rule.CHARGED_ONCE, "r-ok").detail
+
+
+def test_a_period_paid_without_its_charge(world: invariants.Snapshot) -> None:
+    _second_month(world)
+    _ledger(world, "payments")[-1]["status"] = "declined"
+    assert (
+        "1 approved, unrefunded charges for 2 period(s)" in _only(world, Rule.CONFIRMED_PAID, "r-ok").detail
+    )
+
+
+def test_billing_must_match_the_money_held(world: invariants.Snapshot) -> None:
+    _rentals(world)["r-ok"]["status"]["billing"]["paidAmount"] = 2 * FEE
+    assert "the ledger holds 360" in _only(world, Rule.CONFIRMED_PAID, "r-ok").detail
+
+
+def test_a_deleted_rental_charged_twice_in_one_period(world: invariants.Snapshot) -> None:
+    _ledger(world, "payments").append({"id": "pay-2", "reference": f"{NS}/r-gone", "status": "declined"})
+    assert "2 payment records" in _only(world, Rule.CHARGED_ONCE, "r-gone").detail
+    # A run longer than a billing period may have charged a deleted rental once a month.
+    assert invariants.check(dataclasses.replace(world, periods_due=2)) == []
+
+
+def test_a_termination_keeps_the_paid_months_and_the_fee(world: invariants.Snapshot) -> None:
+    rental = _rentals(world)["r-cancel"]
+    rental["status"]["billing"].update(ending="Termination", refundedAmount=0, feeAmount=100)
+    _ledger(world, "payments")[1]["status"] = "approved"
+    world.payments.append(_payment("r-cancel", None))
+    fee = {"id": "pay-fee", "reference": f"{NS}/r-cancel", "status": "approved", "amount": 100}
+    _ledger(world, "payments").append(fee)
+    assert invariants.check(world) == []
+    fee["amount"] = 200
+    assert "keeping 560" in _only(world, Rule.NETS_ZERO, "r-cancel").detail
 
 
 def test_a_confirmed_rental_must_hold_its_charge(world: invariants.Snapshot) -> None:
@@ -272,7 +366,7 @@ def test_a_payment_whose_rental_is_gone_is_an_orphan(world: invariants.Snapshot)
 
 def test_a_payment_without_an_owner_is_an_orphan(world: invariants.Snapshot) -> None:
     del world.payments[0]["metadata"]["ownerReferences"]
-    _only(world, Rule.ORPHAN, "r-ok")
+    _only(world, Rule.ORPHAN, "r-ok-p1")
 
 
 def test_an_object_stuck_in_deletion_leaves_a_finalizer(world: invariants.Snapshot) -> None:
