@@ -295,14 +295,16 @@ async def _page(request: web.Request) -> web.Response:
     language = i18n.negotiate(request.headers.get(hdrs.ACCEPT_LANGUAGE))  # default: Korean
     rentals = view.rentals_of(customer)
     page = pages.render(customer, rentals, as_of=view.as_of(), now=view.now(), language=language)
-    text = _with_live_section(page, customer, rentals)
+    text = _with_live_section(page, customer, rentals, language)
     headers = {**_PAGE_HEADERS, hdrs.CONTENT_LANGUAGE: language, hdrs.VARY: hdrs.ACCEPT_LANGUAGE}
     return web.Response(text=text, content_type="text/html", charset="utf-8", headers=headers)
 
 
-def _with_live_section(page: str, customer: str, rentals: list[projection.Rental]) -> str:
+def _with_live_section(
+    page: str, customer: str, rentals: list[projection.Rental], language: i18n.Language
+) -> str:
     """The page with the web app's live section (phases, Cancel links), stylesheet and script added."""
-    section = shop_pages.live_section(customer, rentals)
+    section = shop_pages.live_section(customer, rentals, language=language)
     tail = '<link rel="stylesheet" href="/static/shop.css"><script src="/static/mypage.js" defer></script>'
     if "</main>" in page:
         page = page.replace("</main>", section + "</main>", 1)

@@ -37,8 +37,9 @@ import urllib.parse
 from typing import Any, Final
 
 import pydantic
-from aiohttp import web
+from aiohttp import hdrs, web
 
+from rental_operator import i18n
 from rental_operator.api import rental as api_rental
 from rental_operator.mypage import auth, commands, csrf, projection, sessions, shop_pages
 
@@ -135,13 +136,29 @@ class _Refused(Exception):  # noqa: N818
         self.response = response
 
 
-def _page(text: str, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+def _language(request: web.Request) -> i18n.Language:
+    """The pages' language, from `Accept-Language` (Korean by default, as MyPage's page)."""
+    return i18n.negotiate(request.headers.get(hdrs.ACCEPT_LANGUAGE))
+
+
+def _words(language: i18n.Language, key: str) -> str:
+    return i18n.messages(language).gettext(shop_pages.TEXTS[key])
+
+
+def _page(
+    text: str, status: int = 200, headers: dict[str, str] | None = None, *, language: i18n.Language = "en"
+) -> web.Response:
     return web.Response(
         status=status,
         text=text,
         content_type="text/html",
         charset="utf-8",
-        headers={**PAGE_HEADERS, **(headers or {})},
+        headers={
+            **PAGE_HEADERS,
+            hdrs.CONTENT_LANGUAGE: language,
+            hdrs.VARY: hdrs.ACCEPT_LANGUAGE,
+            **(headers or {}),
+        },
     )
 
 
@@ -150,17 +167,23 @@ def _see_other(location: str, headers: dict[str, str] | None = None) -> web.Resp
 
 
 def _message(
-    status: int, title_key: str, text_key: str, *, customer: str | None = None, **values: str
+    request: web.Request,
+    status: int,
+    title_key: str,
+    text_key: str,
+    *,
+    customer: str | None = None,
+    **values: str,
 ) -> web.Response:
-    text = html.escape(shop_pages.TEXTS[text_key], quote=True)
+    language = _language(request)
+    text = html.escape(_words(language, text_key), quote=True)
     if values:
-        text = text.format(**{key: html.escape(value, quote=True) for key, value in values.items()})
+        text = text.format_map({key: html.escape(value, quote=True) for key, value in values.items()})
     headers = {"WWW-Authenticate": 'Bearer realm="mypage"'} if status == 401 else None
     if status == 503:
         headers = {"Retry-After": "5"}
-    return _page(
-        shop_pages.message_page(shop_pages.TEXTS[title_key], text, customer=customer), status, headers
-    )
+    page = shop_pages.message_page(_words(language, title_key), text, customer=customer, language=language)
+    return _page(page, status, headers, language=language)
 
 
 def _identity(request: web.Request) -> str | None:
@@ -190,7 +213,7 @@ def _identity(request: web.Request) -> str | None:
 def _signed_in(request: web.Request) -> str:
     customer = _identity(request)
     if customer is None:
-        raise _Refused(_message(401, "sign_in_title", "sign_in_text"))
+        raise _Refused(_message(request, 401, "sign_in_title", "sign_in_text"))
     return customer
 
 
@@ -209,14 +232,14 @@ def _check_post(request: web.Request, customer: str, form: Any) -> None:
             request.method,
             request.path,
         )
-        raise _Refused(_message(403, "forbidden_title", "forbidden_text", customer=customer))
+        raise _Refused(_message(request, 403, "forbidden_title", "forbidden_text", customer=customer))
 
 
 def _purifier_of(request: web.Request) -> projection.Purifier:
     namespace, name = request.match_info["namespace"], request.match_info["purifier"]
     found = request.app[WEB].view.purifier(namespace, name) if _NAME.fullmatch(name) else None
     if found is None:
-        raise _Refused(_message(404, "not_found_title", "not_found"))
+        raise _Refused(_message(request, 404, "not_found_title", "not_found"))
     return found
 
 
@@ -259,16 +282,16 @@ async def _signin(request: web.Request) -> web.StreamResponse:
     if policy.mode == "none":
         customer = request.query.get("customer", "")
         if not _CUSTOMER_ID.fullmatch(customer):
-            return _message(401, "sign_in_title", "sign_in_text")
+            return _message(request, 401, "sign_in_title", "sign_in_text")
     else:
         if policy.secret is None:
-            return _message(503, "unavailable_title", "unavailable_text")
+            return _message(request, 503, "unavailable_title", "unavailable_text")
         token = request.query.get("token", "")
         try:
             customer = auth.verify(policy.secret, token)
         except auth.InvalidToken as error:
             logger.info("Web app sign-in refused: %s", error)
-            return _message(401, "sign_in_title", "sign_in_text")
+            return _message(request, 401, "sign_in_title", "sign_in_text")
         expires = min(expires, sessions.token_expiry(token))
     response = _see_other(target, headers)
     response.set_cookie(
@@ -290,7 +313,9 @@ async def _signout(request: web.Request) -> web.StreamResponse:
 # --- catalog and applying ----------------------------------------------------------------------------
 async def _catalog(request: web.Request) -> web.StreamResponse:
     view = request.app[WEB].view
-    return _page(shop_pages.catalog(view.purifiers(), customer=_identity(request)))
+    language = _language(request)
+    page = shop_pages.catalog(view.purifiers(), customer=_identity(request), language=language)
+    return _page(page, language=language)
 
 
 def _form_page(
@@ -304,6 +329,7 @@ def _form_page(
     errors: dict[str, str] | None = None,
 ) -> web.Response:
     state = request.app[WEB]
+    language = _language(request)
     text = shop_pages.purifier_page(
         purifier,
         customer=customer,
@@ -311,8 +337,9 @@ def _form_page(
         application=application or (csrf.issue_application(state.secret, customer) if customer else ""),
         values=values,
         errors=errors,
+        language=language,
     )
-    return _page(text, status)
+    return _page(text, status, language=language)
 
 
 async def _purifier(request: web.Request) -> web.StreamResponse:
@@ -328,14 +355,14 @@ _RULES: Final = {
 }
 
 
-def _rule(field: str, detail: str = "") -> str:
+def _rule(field: str, language: i18n.Language, detail: str = "") -> str:
     if field in _RULES:
-        return html.escape(shop_pages.TEXTS[_RULES[field]], quote=True)
-    return html.escape(shop_pages.TEXTS["rule_form"].format(detail=detail), quote=True)
+        return html.escape(_words(language, _RULES[field]), quote=True)
+    return html.escape(_words(language, "rule_form").format_map({"detail": detail}), quote=True)
 
 
 def validate(
-    purifier: projection.Purifier, customer: str, values: dict[str, str]
+    purifier: projection.Purifier, customer: str, values: dict[str, str], language: i18n.Language = "en"
 ) -> tuple[api_rental.RentalSpec | None, dict[str, str]]:
     """The application as a `RentalSpec`, or the rule in words for each bad field (escaped HTML)."""
     errors: dict[str, str] = {}
@@ -344,7 +371,7 @@ def validate(
         int(months_text) if months_text.isascii() and months_text.isdigit() and len(months_text) < 4 else 0
     )
     if months not in shop_pages.terms_for(purifier):
-        errors["months"] = _rule("months")
+        errors["months"] = _rule("months", language)
     candidate = {
         "purifier": purifier.name,
         "customer": {
@@ -361,7 +388,7 @@ def validate(
         for problem in error.errors():
             path = "spec." + ".".join(str(part) for part in problem["loc"])
             field = commands.field_of(path)
-            errors.setdefault(field, _rule(field, str(problem["msg"])))
+            errors.setdefault(field, _rule(field, language, str(problem["msg"])))
         return None, errors
     return (None, errors) if errors else (spec, {})
 
@@ -381,11 +408,11 @@ async def _apply(request: web.Request) -> web.StreamResponse:
     _check_post(request, customer, form)
     purifier = _purifier_of(request)
     if not state.writer.available:
-        return _message(503, "unavailable_title", "unavailable_text", customer=customer)
+        return _message(request, 503, "unavailable_title", "unavailable_text", customer=customer)
     application = str(form.get("application", ""))
     nonce = csrf.application_nonce(state.secret, customer, application)
     if nonce is None:
-        return _message(403, "forbidden_title", "forbidden_text", customer=customer)
+        return _message(request, 403, "forbidden_title", "forbidden_text", customer=customer)
     name = commands.rental_name(state.secret, customer, nonce)
     mypage = f"/mypage/{urllib.parse.quote(customer, safe='')}"
     known = state.view.rental(purifier.namespace, name)
@@ -394,6 +421,7 @@ async def _apply(request: web.Request) -> web.StreamResponse:
     unsettled = sum(1 for rental in state.view.rentals_of(customer) if rental.phase in projection.UNSETTLED)
     if unsettled >= state.open_applications:
         return _message(
+            request,
             429,
             "too_many_title",
             "too_many",
@@ -402,7 +430,7 @@ async def _apply(request: web.Request) -> web.StreamResponse:
             limit=str(state.open_applications),
         )
     values = _values(form)
-    spec, errors = validate(purifier, customer, values)
+    spec, errors = validate(purifier, customer, values, _language(request))
     if spec is None:
         return _form_page(
             request, purifier, customer, status=422, application=application, values=values, errors=errors
@@ -411,13 +439,14 @@ async def _apply(request: web.Request) -> web.StreamResponse:
     if outcome.result == "done":
         return _see_other(mypage)
     if outcome.result == "invalid":
-        errors = {field: _rule(field, message) for field, message in outcome.fields.items()}
+        language = _language(request)
+        errors = {field: _rule(field, language, message) for field, message in outcome.fields.items()}
         return _form_page(
             request, purifier, customer, status=422, application=application, values=values, errors=errors
         )
     if outcome.result == "forbidden":
-        return _message(403, "forbidden_title", "not_yours", customer=customer)
-    return _message(503, "unavailable_title", "unavailable_text", customer=customer)
+        return _message(request, 403, "forbidden_title", "not_yours", customer=customer)
+    return _message(request, 503, "unavailable_title", "unavailable_text", customer=customer)
 
 
 # --- cancelling ---------------------------------------------------------------------------------------
@@ -426,13 +455,13 @@ def _own_rental(request: web.Request) -> tuple[str, projection.Rental]:
     state = request.app[WEB]
     customer = _signed_in(request)
     if request.match_info["customer"] != customer:
-        raise _Refused(_message(403, "forbidden_title", "not_yours", customer=customer))
+        raise _Refused(_message(request, 403, "forbidden_title", "not_yours", customer=customer))
     rental = state.view.rental(request.match_info["namespace"], request.match_info["name"])
     if rental is None:
-        raise _Refused(_message(404, "not_found_title", "not_found", customer=customer))
+        raise _Refused(_message(request, 404, "not_found_title", "not_found", customer=customer))
     if rental.customer != customer:
         logger.info("Web app 403: %s asked to cancel another customer's rental", customer)
-        raise _Refused(_message(403, "forbidden_title", "not_yours", customer=customer))
+        raise _Refused(_message(request, 403, "forbidden_title", "not_yours", customer=customer))
     return customer, rental
 
 
@@ -440,7 +469,9 @@ async def _cancel_page(request: web.Request) -> web.StreamResponse:
     state = request.app[WEB]
     customer, rental = _own_rental(request)
     token = csrf.issue(state.secret, customer)
-    return _page(shop_pages.cancel_page(customer, rental, now=state.view.now(), csrf_token=token))
+    language = _language(request)
+    page = shop_pages.cancel_page(customer, rental, now=state.view.now(), csrf_token=token, language=language)
+    return _page(page, language=language)
 
 
 async def _cancel(request: web.Request) -> web.StreamResponse:
@@ -451,15 +482,15 @@ async def _cancel(request: web.Request) -> web.StreamResponse:
     if rental.phase not in shop_pages.CANCELLABLE:
         return _see_other(f"/mypage/{urllib.parse.quote(customer, safe='')}")
     if not state.writer.available:
-        return _message(503, "unavailable_title", "unavailable_text", customer=customer)
+        return _message(request, 503, "unavailable_title", "unavailable_text", customer=customer)
     outcome = await state.writer.cancel(rental.namespace, rental.name, customer)
     if outcome.result == "done":
         return _see_other(f"/mypage/{urllib.parse.quote(customer, safe='')}")
     if outcome.result == "forbidden":
-        return _message(403, "forbidden_title", "not_yours", customer=customer)
+        return _message(request, 403, "forbidden_title", "not_yours", customer=customer)
     if outcome.result == "missing":
-        return _message(404, "not_found_title", "not_found", customer=customer)
-    return _message(503, "unavailable_title", "unavailable_text", customer=customer)
+        return _message(request, 404, "not_found_title", "not_found", customer=customer)
+    return _message(request, 503, "unavailable_title", "unavailable_text", customer=customer)
 
 
 # --- static -------------------------------------------------------------------------------------------

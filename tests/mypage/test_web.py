@@ -46,7 +46,11 @@ class Browser:
         self, path: str, data: dict[str, str] | None = None, headers: dict[str, str] | None = None
     ) -> tuple[int, dict[str, str], str]:
         body = urllib.parse.urlencode(data).encode() if data is not None else None
-        sent = {"Origin": self.url, **(headers or {})} if data is not None else dict(headers or {})
+        sent = {
+            "Accept-Language": "en",
+            **({"Origin": self.url} if data is not None else {}),
+            **(headers or {}),
+        }
         request = urllib.request.Request(self.url + path, data=body, headers=sent)
         try:
             with self.opener.open(request, timeout=15) as response:
@@ -139,6 +143,10 @@ def test_bad_fields_limits_and_csrf_on_the_mypage_process(
     kim.sign_in("kim")
     path = f"/shop/{cluster.namespace}/aqua"
     testkit.wait_for(lambda: _purifier_shown(kim, path), timeout=30, what="the purifier in the catalog")
+
+    # Korean unless English is asked for (as MyPage's page).
+    korean = kim.request(path, headers={"Accept-Language": "ko-KR,ko;q=0.9"})
+    assert korean[0] == 200 and '<html lang="ko">' in korean[2] and "30,000원" in korean[2]
 
     # A bad phone comes back next to its field; nothing is created.
     form = kim.form(path)

@@ -15,7 +15,7 @@ import pytest
 from rental_devenv import testkit
 from rental_gateway import testing
 
-from .conftest import OperatorFactory, token
+from .conftest import MyPageFactory, OperatorFactory, token
 from .test_browser import browser  # noqa: F401  # the module's Chromium, shared
 
 pytestmark = pytest.mark.browser
@@ -66,7 +66,9 @@ def test_browse_apply_watch_it_delivered_and_cancel(
     testkit.wait_for(
         lambda: operator.mypage.status(path) == 200, timeout=30, what="the purifier in the catalog"
     )
-    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2)
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, device_scale_factor=2, locale="en-US"
+    )
     page = context.new_page()
     violations: list[str] = []
     page.on(
@@ -112,5 +114,48 @@ def test_browse_apply_watch_it_delivered_and_cancel(
         expect(live.get_by_role("link", name=re.compile("^Cancel "))).to_have_count(0)
         assert (cluster.get("rentals", rental["metadata"]["name"]) or {})["spec"]["cancelled"] is True
         assert violations == []
+    finally:
+        context.close()
+
+
+def test_the_pages_in_korean(
+    browser: Any,  # noqa: F811
+    cluster: testkit.Cluster,
+    mypage_factory: MyPageFactory,
+    artifacts: Path,
+) -> None:
+    """The same pages for a Korean browser (no operator: the application stays Pending)."""
+    mypage = mypage_factory()
+    purifier = testkit.purifier("aquapure-300", stock=2, fee=39_000)
+    purifier["spec"].update(displayName="아쿠아퓨어 300", mandatoryMonths=24)
+    cluster.create(purifier)
+    url = mypage.client.url
+    path = f"/shop/{cluster.namespace}/aquapure-300"
+    testkit.wait_for(
+        lambda: mypage.client.status(path) == 200, timeout=30, what="the purifier in the catalog"
+    )
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, device_scale_factor=2, locale="ko-KR"
+    )
+    page = context.new_page()
+    try:
+        page.goto(f"{url}/signin?{urllib.parse.urlencode({'token': token('kim-minjun')})}")
+        assert page.locator("html").get_attribute("lang") == "ko"
+        assert "39,000원" in page.content()
+        page.screenshot(path=str(artifacts / "web-catalog-ko.png"), full_page=True)
+        page.goto(url + path)
+        page.locator("#phone").fill("010-1234")
+        page.locator("#address").fill("서울특별시 강남구 테헤란로 1")
+        page.locator("button[type=submit]").click()
+        expect_error = page.locator("#phone-error")
+        assert "+821012345678" in expect_error.inner_text()
+        page.screenshot(path=str(artifacts / "web-form-errors-ko.png"), full_page=True)
+        page.locator("#phone").fill("+821012345678")
+        page.locator("button[type=submit]").click()
+        page.wait_for_url(f"{url}/mypage/kim-minjun")
+        page.screenshot(path=str(artifacts / "web-mypage-ko.png"), full_page=True)
+        page.locator("[data-cancel]").click()
+        assert page.locator("html").get_attribute("lang") == "ko"
+        page.screenshot(path=str(artifacts / "web-cancel-ko.png"), full_page=True)
     finally:
         context.close()

@@ -18,7 +18,7 @@ import pytest
 from aiohttp import test_utils
 
 from rental_operator import kubeapi
-from rental_operator.mypage import auth, commands, projection, server, sessions, shop_pages
+from rental_operator.mypage import auth, commands, projection, server, sessions, shop, shop_pages
 
 SECRET = b"s" * 32
 RentalFactory = Callable[..., dict[str, Any]]
@@ -102,7 +102,10 @@ def _run(
     app = server.make_app(view, policy, writer=writer, open_applications=limit)
 
     async def main() -> None:
-        async with test_utils.TestClient(test_utils.TestServer(app)) as client:
+        # English pages (without Accept-Language they are Korean, as MyPage's: see the last tests).
+        async with test_utils.TestClient(
+            test_utils.TestServer(app), headers={"Accept-Language": "en"}
+        ) as client:
             await test(client)
 
     asyncio.run(main())
@@ -518,3 +521,32 @@ def test_the_live_section_lists_phases_and_cancel_links(view: projection.Project
     assert 'data-rental="shop/mine"' in section and 'data-phase="Confirmed"' in section
     assert 'aria-live="polite"' in section
     assert "Cancel" in section
+
+
+def test_pages_are_korean_by_default_and_english_when_asked(view: projection.Projection) -> None:
+    app = server.make_app(view, auth.Policy(mode="token", secret=SECRET))
+
+    async def main() -> None:
+        async with test_utils.TestClient(test_utils.TestServer(app)) as client:
+            korean = await client.get("/shop")
+            assert korean.headers["Content-Language"] == "ko"
+            assert "Accept-Language" in korean.headers["Vary"]
+            page = await korean.text()
+            assert '<html lang="ko">' in page and "30,000원" in page
+            english = await client.get("/shop", headers={"Accept-Language": "en-US,en;q=0.9"})
+            assert english.headers["Content-Language"] == "en"
+            assert "30,000 KRW a month" in await english.text()
+            refused = await client.post("/shop/shop/aqua-300", data={})
+            assert refused.status == 401 and '<html lang="ko">' in await refused.text()
+
+    asyncio.run(main())
+
+
+def test_a_field_rule_in_korean(view: projection.Projection) -> None:
+    purifier = view.purifier("shop", "aqua-300")
+    assert purifier is not None
+    _, english = shop.validate(purifier, "cust-1", {**GOOD, "phone": "010"}, "en")
+    _, korean = shop.validate(purifier, "cust-1", {**GOOD, "phone": "010"}, "ko")
+    assert set(english) == set(korean) == {"phone"}
+    assert english["phone"].startswith("Enter a mobile number")
+    assert korean["phone"] != english["phone"] and "+821012345678" in korean["phone"]
