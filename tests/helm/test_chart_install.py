@@ -94,6 +94,8 @@ def test_install_upgrade_and_uninstall_on_a_real_control_plane(fresh_cluster: An
         "secret",
         "service",
         "serviceaccount",
+        "validatingadmissionpolicy",  # the customer web app's writes (web.enabled, default true)
+        "validatingadmissionpolicybinding",
     ]
     assert _crds(cluster) == sorted(RENTAL_CRDS + PEERING_CRDS)
     cluster.kubectl(

@@ -204,7 +204,26 @@ def test_the_operator_token_is_refused_what_it_must_not_do(
     assert cluster.get("purifiers", "aqua") is not None and cluster.get("rentals", "keep-me") is not None
 
 
-def test_mypage_token_only_reads(installed: Any, tmp_path: Path) -> None:
+def test_the_operator_token_deletes_payments_and_nothing_else(
+    installed: Any, operator_kubeconfig: Path
+) -> None:
+    """Monthly billing prunes settled Payments beyond RENTAL_PAYMENT_HISTORY: delete on payments, by
+    name only; every other kind is still never deleted by the operator."""
+
+    def can(*question: str) -> str:
+        result = installed.kubectl("auth", "can-i", *question, check=False, kubeconfig=operator_kubeconfig)
+        return str(result.stdout.strip())
+
+    assert can("delete", "payments.rental.purifier.io", "-n", SHOP) == "yes"
+    assert can("deletecollection", "payments.rental.purifier.io", "-n", SHOP) == "no"
+    assert can("delete", "deliveries.rental.purifier.io", "-n", SHOP) == "no"
+    assert can("delete", "rentals.rental.purifier.io", "-n", SHOP) == "no"
+
+
+def test_mypage_token_reads_and_writes_only_rentals(installed: Any, tmp_path: Path) -> None:
+    """MyPage reads; the customer web app beside it (web.enabled, default true) creates and patches
+    Rentals (what it may write is held by the chart's admission policy, tests/helm/test_chart_web.py),
+    and nothing else: no status, no deletion, no other kind."""
     kubeconfig = _token_kubeconfig(installed, MYPAGE_SA, tmp_path / "mypage.kubeconfig")
 
     def can(*question: str) -> str:
@@ -213,7 +232,10 @@ def test_mypage_token_only_reads(installed: Any, tmp_path: Path) -> None:
 
     assert can("list", "rentals.rental.purifier.io", "-A") == "yes"
     assert can("watch", "purifiers.rental.purifier.io", "-n", SHOP) == "yes"
-    assert can("patch", "rentals.rental.purifier.io", "-n", SHOP) == "no"
+    assert can("patch", "rentals.rental.purifier.io", "-n", SHOP) == "yes"
+    assert can("create", "rentals.rental.purifier.io", "-n", SHOP) == "yes"
+    assert can("delete", "rentals.rental.purifier.io", "-n", SHOP) == "no"
+    assert can("patch", "purifiers.rental.purifier.io", "-n", SHOP) == "no"
     assert can("update", "rentals.rental.purifier.io", "--subresource=status", "-n", SHOP) == "no"
     assert can("get", "secrets", "-n", NAMESPACE) == "no"
     assert can("list", "payments.rental.purifier.io", "-n", SHOP) == "no"

@@ -222,6 +222,9 @@ def test_default_objects(default: list[dict[str, Any]]) -> None:
         "Service/rental-purifier-rental-operator-mypage-metrics",
         "ServiceAccount/rental-purifier-rental-operator",
         "ServiceAccount/rental-purifier-rental-operator-mypage",
+        # The customer web app (web.enabled, default true): what MyPage may write, held by a policy.
+        "ValidatingAdmissionPolicy/rental-purifier-rental-operator-web-writes",
+        "ValidatingAdmissionPolicyBinding/rental-purifier-rental-operator-web-writes",
     ]
     crds = sorted(o["metadata"]["name"] for o in helm.select(default, "CustomResourceDefinition"))
     assert crds == sorted(path.stem for path in (REPO / "crds").glob("*.yaml"))
@@ -327,9 +330,16 @@ def _rules(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [rule for o in objects if o["kind"] in ("ClusterRole", "Role") for rule in o["rules"]]
 
 
-def test_default_rbac_grants_no_deletion_no_secrets_no_wildcards(default: list[dict[str, Any]]) -> None:
+def test_default_rbac_deletes_only_payments_no_secrets_no_wildcards(default: list[dict[str, Any]]) -> None:
     for rule in _rules(default):
-        assert "delete" not in rule["verbs"] and "deletecollection" not in rule["verbs"]
+        # The one deletion: settled Payments beyond RENTAL_PAYMENT_HISTORY (monthly billing), by name.
+        if "delete" in rule["verbs"]:
+            assert (rule["apiGroups"], rule["resources"], rule["verbs"]) == (
+                ["rental.purifier.io"],
+                ["payments"],
+                ["delete"],
+            )
+        assert "deletecollection" not in rule["verbs"]
         assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"]
         assert "secrets" not in rule["resources"]
     operator_rules = one(default, "ClusterRole", "rental-purifier-rental-operator")["rules"]
@@ -344,7 +354,11 @@ def test_default_rbac_grants_no_deletion_no_secrets_no_wildcards(default: list[d
     assert granted[("", "events")] == ["create"]
     assert ("", "namespaces") not in granted, "cluster-wide: Kopf does not list namespaces"
     mypage_rules = one(default, "ClusterRole", "rental-purifier-rental-operator-mypage")["rules"]
-    assert {verb for rule in mypage_rules for verb in rule["verbs"]} == {"get", "list", "watch"}
+    # MyPage reads; the customer web app beside it writes Rentals only (create, patch), nothing else.
+    writes = [
+        (r["resources"], r["verbs"]) for r in mypage_rules if set(r["verbs"]) - {"get", "list", "watch"}
+    ]
+    assert writes == [(["rentals"], ["create", "patch"])]
 
 
 def test_every_rbac_rule_in_the_templates_has_a_comment() -> None:
