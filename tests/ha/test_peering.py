@@ -148,7 +148,8 @@ def _assert_once_each(gateway: testing.GatewayProcess, namespace: str, names: li
     ledger = gateway.ledger()
     charges = collections.Counter(p["reference"] for p in ledger["payments"])
     assert charges == {f"{namespace}/{n}": 1 for n in names}, "a rental was charged twice or not at all"
-    assert all(p["status"] == "approved" for p in ledger["payments"])
+    # Period 1 only (calendar months: period 2 is weeks away), one month's fee each.
+    assert all(p["status"] == "approved" and p["amount"] == 30_000 for p in ledger["payments"])
     shipments = collections.Counter(s["reference"] for s in ledger["shipments"])
     assert shipments == {f"{namespace}/{n}": 1 for n in names}
     texts = collections.Counter(m["reference"] for m in ledger["messages"])
