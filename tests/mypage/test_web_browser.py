@@ -15,10 +15,25 @@ import pytest
 from rental_devenv import testkit
 from rental_gateway import testing
 
-from .conftest import MyPageFactory, OperatorFactory, token
+from .conftest import MyPageClient, MyPageFactory, OperatorFactory, token
 from .test_browser import browser  # noqa: F401  # the module's Chromium, shared
 
 pytestmark = pytest.mark.browser
+
+
+def _offer(cluster: testkit.Cluster, client: MyPageClient, display_name: str) -> str:
+    """A purifier (39,000 a month, 24 months mandatory) in the catalog; its page's path."""
+    purifier = testkit.purifier("aquapure-300", stock=2, fee=39_000)
+    purifier["spec"].update(displayName=display_name, mandatoryMonths=24)
+    cluster.create(purifier)
+    path = f"/shop/{cluster.namespace}/aquapure-300"
+    testkit.wait_for(lambda: client.status(path) == 200, timeout=30, what="the purifier in the catalog")
+    return path
+
+
+def _phone(chromium: Any, locale: str) -> Any:
+    """A phone-sized browser context asking for pages in `locale`."""
+    return chromium.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, locale=locale)
 
 
 def _apply_with_a_bad_phone_first(page: Any, cluster: testkit.Cluster, url: str, artifacts: Path) -> Any:
@@ -58,17 +73,9 @@ def test_browse_apply_watch_it_delivered_and_cancel(
     from playwright.sync_api import expect  # noqa: PLC0415
 
     operator = operator_factory(gateway)
-    purifier = testkit.purifier("aquapure-300", stock=2, fee=39_000)
-    purifier["spec"].update(displayName="AquaPure 300", mandatoryMonths=24)
-    cluster.create(purifier)
     url = operator.mypage.url
-    path = f"/shop/{cluster.namespace}/aquapure-300"
-    testkit.wait_for(
-        lambda: operator.mypage.status(path) == 200, timeout=30, what="the purifier in the catalog"
-    )
-    context = browser.new_context(
-        viewport={"width": 390, "height": 844}, device_scale_factor=2, locale="en-US"
-    )
+    path = _offer(cluster, operator.mypage, "AquaPure 300")
+    context = _phone(browser, "en-US")
     page = context.new_page()
     violations: list[str] = []
     page.on(
@@ -126,17 +133,9 @@ def test_the_pages_in_korean(
 ) -> None:
     """The same pages for a Korean browser (no operator: the application stays Pending)."""
     mypage = mypage_factory()
-    purifier = testkit.purifier("aquapure-300", stock=2, fee=39_000)
-    purifier["spec"].update(displayName="아쿠아퓨어 300", mandatoryMonths=24)
-    cluster.create(purifier)
     url = mypage.client.url
-    path = f"/shop/{cluster.namespace}/aquapure-300"
-    testkit.wait_for(
-        lambda: mypage.client.status(path) == 200, timeout=30, what="the purifier in the catalog"
-    )
-    context = browser.new_context(
-        viewport={"width": 390, "height": 844}, device_scale_factor=2, locale="ko-KR"
-    )
+    path = _offer(cluster, mypage.client, "아쿠아퓨어 300")
+    context = _phone(browser, "ko-KR")
     page = context.new_page()
     try:
         page.goto(f"{url}/signin?{urllib.parse.urlencode({'token': token('kim-minjun')})}")
