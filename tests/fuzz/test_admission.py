@@ -597,6 +597,11 @@ def test_hostile_manifests_are_rejected_at_admission_or_handled(
         path, value, broken = data.draw(PURIFIER_CHANGES if plural == "purifiers" else RENTAL_CHANGES)
         if path == "spec.cancelled" and value is False and name not in run.cancelled:
             broken = None  # still false: nothing to refuse
+        if path == "spec.months" and broken is None:
+            # The term may be raised while the rental is in force, never lowered (CEL on the schema).
+            months = int((run.cluster.get(plural, name) or {}).get("spec", {}).get("months", 12))
+            if value < months:
+                broken = "spec.months"
         run.change(plural, name, path, value, broken)
 
     started = time.monotonic()
