@@ -175,6 +175,9 @@ def test_the_operator_from_the_image_confirms_a_rental(
             raise AssertionError(f"{error}\n--- container log ---\n{_logs(name)}") from None
         charges = [p for p in gateway.ledger()["payments"] if p["reference"] == f"{namespace}/from-image"]
         assert len(charges) == 1 and charges[0]["status"] == "approved"
+        assert charges[0]["amount"] == 30_000  # period 1: one month's fee
+        payment = cluster.get("payments", "from-image-p1")
+        assert payment is not None and payment["status"]["transactionId"] == charges[0]["id"]
         # The container's user could read only its own copy of the credentials.
         assert container_kubeconfig.stat().st_uid == 10001
     finally:
