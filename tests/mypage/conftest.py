@@ -84,8 +84,10 @@ class MyPageClient:
     def page_link(self, customer: str) -> str:
         return auth.page_link(self.url, customer, token(customer))
 
-    def page(self, customer: str) -> str:
-        with urllib.request.urlopen(self.page_link(customer), timeout=5) as response:
+    def page(self, customer: str, *, language: str = "en") -> str:
+        """The customer's page in `language` (English unless asked: the tests read English words)."""
+        request = urllib.request.Request(self.page_link(customer), headers={"Accept-Language": language})
+        with urllib.request.urlopen(request, timeout=5) as response:
             return str(response.read().decode())
 
 
