@@ -38,6 +38,7 @@ from rental_devenv import controlplane, testkit
 from rental_gateway import testing
 from rental_operator import kubeapi
 from rental_operator.api import delivery, payment, purifier, rental
+from rental_operator.reconcilers import rentals
 
 REPO = Path(__file__).resolve().parent.parent
 GROUP, VERSION = "rental.purifier.io", "v1alpha1"
@@ -300,10 +301,11 @@ def run_scenario(
     total = sum(writes.values())
     rss, peak = memory_mb(operator.pid)
     kube = kubeapi.Kube(client)
+    # The traced rental's charge at application is its period-1 Payment (`<rental>-p1`).
     owned = {
         plural: kube.get(resource, namespace, name)
         for plural, resource, name in (
-            ("payments", payment.RESOURCE, watcher.traced),
+            ("payments", payment.RESOURCE, rentals.payment_name(watcher.traced, 1)),
             ("deliveries", delivery.RESOURCE, watcher.traced),
             ("purifiers", purifier.RESOURCE, "aqua"),
         )
