@@ -77,6 +77,12 @@ def test_prometheus_sees_rentals_breaker_and_latency(
     assert prom.scalar("rental_payment_breaker_state") == 0
     approved = prom.scalar('sum(rental_payment_requests_total{operation="charge",outcome="approved"})')
     assert approved == 3
+    # Monthly contracts: three first months charged, three monthly fees in force, nothing late.
+    first = prom.scalar('sum(rental_billing_charges_total{kind="first",outcome="approved"})')
+    assert first == 3
+    assert prom.scalar('rental_monthly_recurring_revenue{job="operator",currency="KRW"}') == 3 * 30_000
+    assert prom.scalar('rental_past_due{job="operator"}') == 0
+    assert prom.scalar('rental_billing_lag_seconds{job="operator"}') == 0
     transitions = 'sum(rental_phase_transitions_total{kind="Rental",to_phase="Confirmed"})'
     assert prom.scalar(transitions) == 3
     # Latency quantiles come from the histogram.
