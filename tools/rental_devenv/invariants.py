@@ -44,6 +44,12 @@ _CHARGED = frozenset({"approved"})
 _TAKEN = frozenset({"approved", "refunded"})
 # Endings of a contract in force that keep the paid periods (and maybe a fee): not netted to zero.
 _KEEPS_PAID = frozenset({"Termination", "NonPayment"})
+# History entries a monthly contract repeats: a rental back to Confirmed once a late month is paid and
+# PastDue again on a later decline (never twice in a row), and a declined charge once per attempt (the
+# entry carries the period, not the attempt). Every other entry is recorded once (per period, for
+# the contract's entries).
+_REENTERED = frozenset({("Rental", "Confirmed"), ("Rental", "PastDue")})
+_PER_ATTEMPT = frozenset({("Billing", "ChargeDeclined")})
 _SHIPMENT_ACTIVE = frozenset({"shipping", "delivered", "returning"})
 _LEDGER_SHIPMENT = {"Shipping": "shipping", "Delivered": "delivered", "Returned": "returned"}
 
@@ -76,7 +82,9 @@ class Rule(enum.StrEnum):
     # A Confirmed rental holds a unit (its delivery was not stopped); a Completed (the unit is the
     # customer's), Cancelled or Rejected one does not.
     STOCK_HOLDER = "stock-holder"
-    # One text per (rental, transition): no two messages under one reference, no transition twice.
+    # One text per (rental, transition): no two messages under one reference, no transition twice (a
+    # month's charge once per period; Confirmed and PastDue, re-entered as months are paid late, never
+    # twice in a row).
     SMS_ONCE = "sms-once"
     # Every transition in a resting rental's history was texted.
     SMS_SENT = "sms-sent"
@@ -542,17 +550,7 @@ def _messages(snapshot: Snapshot) -> Iterable[Violation]:
             yield Violation("Rental", owner, Rule.SMS_ONCE, f"{count} messages under reference {reference}")
     for rental in snapshot.rentals:
         name = _name(rental)
-        seen: collections.Counter[tuple[str, str]] = collections.Counter(
-            (str(entry.get("kind", "Rental")), str(entry.get("phase"))) for entry in _history(rental)
-        )
-        for (kind, phase), count in sorted(seen.items()):
-            if count > 1:
-                yield Violation(
-                    "Rental",
-                    name,
-                    Rule.SMS_ONCE,
-                    f"transition to {kind} {phase} recorded (and texted) {count} times",
-                )
+        yield from _transitions_once(rental)
         if at_rest(rental) is not None:
             continue
         missing = [
@@ -562,6 +560,28 @@ def _messages(snapshot: Snapshot) -> Iterable[Violation]:
         ]
         if missing:
             yield Violation("Rental", name, Rule.SMS_SENT, f"history entries never texted: seq {missing}")
+
+
+def _transitions_once(rental: Object) -> Iterable[Violation]:
+    seen: collections.Counter[tuple[str, str, str]] = collections.Counter()
+    last: dict[str, str] = {}  # kind -> the phase of its latest entry
+    for entry in _history(rental):
+        kind, phase = str(entry.get("kind", "Rental")), str(entry.get("phase"))
+        if (kind, phase) in _REENTERED and last.get(kind) == phase:
+            seen[(kind, phase, "in a row")] += 2  # reported as recorded twice
+        elif (kind, phase) not in _REENTERED | _PER_ATTEMPT:
+            period = entry.get("period")
+            seen[(kind, phase, f" for period {period}" if period is not None else "")] += 1
+        last[kind] = phase
+    for (kind, phase, which), count in sorted(seen.items()):
+        if count > 1:
+            what = f"{kind} {phase}{which}" if which != "in a row" else f"{kind} {phase} (in a row)"
+            yield Violation(
+                "Rental",
+                _name(rental),
+                Rule.SMS_ONCE,
+                f"transition to {what} recorded (and texted) {count} times",
+            )
 
 
 def _owned(snapshot: Snapshot) -> Iterable[Violation]:

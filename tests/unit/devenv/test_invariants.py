@@ -353,6 +353,61 @@ def test_the_same_transition_recorded_twice(world: invariants.Snapshot) -> None:
     assert "Rental Rejected recorded (and texted) 2 times" in _only(world, Rule.SMS_ONCE, "r-full").detail
 
 
+def _monthly_history(rental: dict[str, Any], entries: list[tuple[str, str, int | None]]) -> None:
+    """Append history entries (kind, phase, period) to a rental, texted."""
+    for kind, phase, period in entries:
+        seq = len(rental["status"]["history"]) + 1
+        entry: dict[str, Any] = {"seq": seq, "kind": kind, "phase": phase}
+        if period is not None:
+            entry["period"] = period
+        rental["status"]["history"].append(entry)
+    rental["status"]["notifiedSeq"] = len(rental["status"]["history"])
+
+
+def _texted(world: invariants.Snapshot, rental: dict[str, Any]) -> None:
+    known = {m["reference"] for m in _ledger(world, "messages")}
+    _ledger(world, "messages").extend(m for m in _messages(rental) if m["reference"] not in known)
+
+
+def test_a_monthly_contract_repeats_some_entries(world: invariants.Snapshot) -> None:
+    rental = _rentals(world)["r-ok"]
+    _monthly_history(
+        rental,
+        [
+            ("Billing", "Charged", 2),
+            ("Billing", "ChargeDeclined", 3),
+            ("Rental", "PastDue", None),
+            ("Billing", "ChargeDeclined", 3),  # the next attempt declined too
+            ("Billing", "Charged", 3),
+            ("Rental", "Confirmed", None),  # back in good standing
+            ("Billing", "ChargeDeclined", 4),
+            ("Rental", "PastDue", None),  # late again, a month later
+        ],
+    )
+    _texted(world, rental)
+    assert [v for v in invariants.check(world) if v.rule in (Rule.SMS_ONCE, Rule.SMS_SENT)] == []
+
+
+@pytest.mark.parametrize(
+    ("entries", "detail"),
+    [
+        ([("Billing", "Charged", 2), ("Billing", "Charged", 2)], "Billing Charged for period 2 recorded"),
+        ([("Rental", "PastDue", None), ("Rental", "PastDue", None)], "Rental PastDue (in a row) recorded"),
+        ([("Rental", "Confirmed", None)], "Rental Confirmed (in a row) recorded"),
+    ],
+    ids=["period-charged-twice", "past-due-twice-in-a-row", "confirmed-twice-in-a-row"],
+)
+def test_a_monthly_entry_recorded_twice(
+    world: invariants.Snapshot, entries: list[tuple[str, str, int | None]], detail: str
+) -> None:
+    rental = _rentals(world)["r-ok"]
+    rental["status"]["history"] = [e for e in rental["status"]["history"] if e["kind"] != "Delivery"]
+    _monthly_history(rental, entries)
+    _texted(world, rental)
+    violation = next(v for v in invariants.check(world) if v.rule is Rule.SMS_ONCE)
+    assert violation.name == "r-ok" and detail in violation.detail, violation
+
+
 def test_a_transition_never_texted(world: invariants.Snapshot) -> None:
     _ledger(world, "messages").remove({"reference": f"{NS}/r-ok/3"})
     assert "seq [3]" in _only(world, Rule.SMS_SENT, "r-ok").detail
