@@ -2,8 +2,11 @@
 
 Starts the reference partner gateway and the operator as processes, applies the sample purifiers and
 rentals into the `demo` namespace, waits for every rental to be paid, confirmed and delivered,
-cancels one (refund, return, unit back in stock), and prints a summary read back from the cluster
-and from the gateway's ledger. The control plane stays up afterwards for exploring with kubectl.
+cancels one within the withdrawal period (every charge refunded, return, unit back in stock), waits
+for the second month to be billed, cancels another after the withdrawal period (billing stops, the
+early-termination fee is charged once), and prints a summary read back from the cluster and from the
+gateway's ledger. A month lasts `MONTH` here (RENTAL_BILLING_PERIOD), so the contract shows in
+seconds. The control plane stays up afterwards for exploring with kubectl.
 Called by `scripts/demo`.
 """
 
@@ -22,6 +25,11 @@ import yaml
 from rental_devenv import build, testkit
 
 __all__ = ["main"]
+
+# The demo's calendar: a month of the contract lasts 15 seconds, and a customer may withdraw for 8
+# seconds after delivery (RENTAL_BILLING_PERIOD, RENTAL_WITHDRAWAL_PERIOD).
+MONTH = "15s"
+WITHDRAWAL = "8s"
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -61,10 +69,22 @@ def _charges(records: list[dict[str, Any]]) -> str:
     return ", ".join(f"{count} {status}" for status, count in sorted(counted.items())) or "none"
 
 
+def _ending(billing: dict[str, Any]) -> str:
+    """How a contract ended early, and its fee: `Termination, fee 152,660`, `Withdrawal`, or `-`."""
+    ending = billing.get("ending")
+    if not ending:
+        return "-"
+    fee = billing.get("feeAmount")
+    return f"{ending}, fee {fee:,}" if fee else str(ending)
+
+
 def _summary(cluster: testkit.Cluster, ledger: dict[str, list[dict[str, Any]]]) -> str:
-    # Rentals are monthly contracts: PAYMENT and MONTHLY are the latest charge (one month's fee),
-    # PAID the months paid of the term, CHARGES every charge the payment system has for the rental.
-    rows = [["RENTAL", "PHASE", "PAYMENT", "MONTHLY", "PAID", "CHARGES", "DELIVERY", "TRACKING", "TEXTS"]]
+    # Rentals are monthly contracts: PAYMENT and AMOUNT are the latest charge (a month's fee, or the
+    # early-termination fee), PAID the months paid of the term, ENDING how it ended early, CHARGES
+    # every charge the payment system has for the rental.
+    rows = [
+        ["RENTAL", "PHASE", "PAYMENT", "AMOUNT", "PAID", "ENDING", "CHARGES", "DELIVERY", "TRACKING", "TEXTS"]
+    ]
     texts = collections.Counter(m["reference"].split("/")[1] for m in ledger["messages"])
     charged: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
     for record in ledger["payments"]:
@@ -82,6 +102,7 @@ def _summary(cluster: testkit.Cluster, ledger: dict[str, list[dict[str, Any]]]) 
                 str(payment.get("phase")),
                 f"{payment.get('amount', 0):,} {payment.get('currency', '')}",
                 f"{billing.get('periodsPaid', 0)}/{term}",
+                _ending(billing),
                 _charges(charged[name]),
                 str(delivery.get("phase")),
                 str(delivery.get("trackingNumber")),
@@ -139,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
                 "RENTAL_SMS_URL": gateway.url,
                 "RENTAL_NAMESPACES": args.namespace,
                 "RENTAL_SHIPPING_POLL_SECONDS": "1",
+                "RENTAL_BILLING_PERIOD": MONTH,
+                "RENTAL_WITHDRAWAL_PERIOD": WITHDRAWAL,
             },
             log_path=args.logs / "operator.log",
         )
@@ -167,13 +190,34 @@ def main(argv: list[str] | None = None) -> int:
                 _say("rentals did not all arrive within 2 minutes; see the operator log")
                 return 1
 
-            cancelled = names[0]
-            _say(f"the customer of {cancelled} cancels: refund, return pickup, unit back to stock")
-            cluster.patch("rentals", cancelled, {"spec": {"cancelled": True}})
+            withdrawn, terminated = names[0], names[1]
+            _say(f"the customer of {withdrawn} cancels within the withdrawal period: every charge refunded")
+            cluster.patch("rentals", withdrawn, {"spec": {"cancelled": True}})
             testkit.wait_for(
-                lambda: cluster.phase("rentals", cancelled) == "Cancelled",
+                lambda: cluster.phase("rentals", withdrawn) == "Cancelled",
                 timeout=60,
-                what=f"{cancelled} Cancelled",
+                what=f"{withdrawn} Cancelled",
+            )
+            _say(f"a month here lasts {MONTH}: waiting for the second month to be billed")
+            testkit.wait_for(
+                lambda: all(
+                    (cluster.get("rentals", name) or {})
+                    .get("status", {})
+                    .get("billing", {})
+                    .get("periodsPaid", 0)
+                    >= 2
+                    for name in names
+                    if name != withdrawn
+                ),
+                timeout=60,
+                what="month 2 billed",
+            )
+            _say(f"the customer of {terminated} ends the contract early: billing stops, the fee is charged")
+            cluster.patch("rentals", terminated, {"spec": {"cancelled": True}})
+            testkit.wait_for(
+                lambda: cluster.phase("rentals", terminated) == "Cancelled",
+                timeout=60,
+                what=f"{terminated} Cancelled",
             )
             time.sleep(1)
             _say(f"done in {time.monotonic() - started:.1f}s\n")
