@@ -34,6 +34,16 @@ SECRET = "mypage-test-key-0123456789abcdef-0123"
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "artifacts"
 
+# What axe-core reports per violation: the rule, its impact, and where (selector, markup, why).
+_AXE_RUN = """async () => {
+  const results = await axe.run(document, {resultTypes: ["violations"]});
+  return results.violations.map((v) => ({
+    id: v.id, impact: v.impact, help: v.help,
+    nodes: v.nodes.map((n) => ({target: n.target, html: n.html, summary: n.failureSummary})),
+  }));
+}"""
+AXE_BLOCKING = ("serious", "critical")
+
 GatewayFactory = Callable[..., testing.GatewayProcess]
 OperatorFactory = Callable[..., "OperatorWithMyPage"]
 MyPageFactory = Callable[..., "MyPageProcess"]
@@ -316,6 +326,60 @@ def cluster(kubeconfig: Path, namespace: str, crds: Path) -> testkit.Cluster:
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+class Axe:
+    """Screenshots and axe-core (`rental_devenv.axe`, from npm) on a Playwright page, in the light
+    and the dark colour scheme.
+
+    The script goes in through the DevTools protocol (`page.evaluate`), which the pages' strict CSP
+    does not govern, so the pages are checked as served. `shoot` saves `artifacts/<name>.png` and
+    checks the page; every check is written to `artifacts/axe/<name>-<scheme>.json`, and a serious or
+    critical violation fails the test, naming the rule and the nodes.
+    """
+
+    def __init__(self, source: str, artifacts: Path) -> None:
+        self.source = source
+        self.artifacts = artifacts
+        self.folder = artifacts / "axe"
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def shoot(self, page: Any, name: str) -> dict[str, dict[str, int]]:
+        """`artifacts/<name>.png` (the whole page), then `check`."""
+        page.screenshot(path=str(self.artifacts / f"{name}.png"), full_page=True)
+        return self.check(page, name)
+
+    def check(self, page: Any, name: str) -> dict[str, dict[str, int]]:
+        """Counts by impact per colour scheme; fails on a serious or critical violation."""
+        counts: dict[str, dict[str, int]] = {}
+        blocking: list[str] = []
+        for scheme in ("light", "dark"):
+            page.emulate_media(color_scheme=scheme)
+            if not page.evaluate("() => typeof window.axe === 'object'"):
+                page.evaluate(self.source)
+            violations: list[dict[str, Any]] = page.evaluate(_AXE_RUN)
+            (self.folder / f"{name}-{scheme}.json").write_text(json.dumps(violations, indent=2) + "\n")
+            found = {impact: 0 for impact in ("critical", "serious", "moderate", "minor")}
+            for violation in violations:
+                found[violation["impact"] or "minor"] += 1
+                if violation["impact"] in AXE_BLOCKING:
+                    nodes = "; ".join(
+                        f"{n['target']} {n['html']} ({n['summary']})" for n in violation["nodes"]
+                    )
+                    blocking.append(f"{scheme} {violation['impact']} {violation['id']}: {nodes}")
+            counts[scheme] = found
+            print(f"axe {name} [{scheme}]: {found}")
+        page.emulate_media(color_scheme="light")
+        assert not blocking, f"axe on {name} ({page.url}):\n" + "\n".join(blocking)
+        return counts
+
+
+@pytest.fixture(scope="session")
+def axe() -> Axe:
+    """Screenshots and the accessibility check for browser tests (`axe.shoot(page, "web-catalog-ko")`)."""
+    from rental_devenv import axe as axe_core  # noqa: PLC0415
+
+    return Axe(axe_core.ensure_axe().read_text(), ARTIFACTS)
 
 
 def pytest_configure(config: pytest.Config) -> None:

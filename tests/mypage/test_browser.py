@@ -2,7 +2,8 @@
 
 Playwright's Python package drives the system Chromium (`executable_path`); it never downloads a
 browser of its own. Missing Chromium or Playwright fails these tests rather than skipping them: CI
-must install both (scripts/setup). Screenshots land in artifacts/ (gitignored) for a person to look at.
+must install both (scripts/setup). Screenshots land in artifacts/ (gitignored) for a person to look at,
+and axe-core checks each page photographed (conftest's `axe`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pytest
 from rental_devenv import testkit
 from rental_gateway import testing
 
-from .conftest import OperatorFactory
+from .conftest import Axe, OperatorFactory
 
 pytestmark = pytest.mark.browser
 
@@ -56,7 +57,7 @@ def test_the_page_shows_a_rental_and_its_change_after_a_reload(
     cluster: testkit.Cluster,
     gateway: testing.GatewayProcess,
     operator_factory: OperatorFactory,
-    artifacts: Path,
+    axe: Axe,
 ) -> None:
     operator = operator_factory(gateway)
     cluster.create(testkit.purifier("aquapure-300", stock=2, fee=39_000))
@@ -89,7 +90,7 @@ def test_the_page_shows_a_rental_and_its_change_after_a_reload(
         assert tracking in details
         history = article.get_by_role("listitem").all_inner_texts()
         assert any("Delivery Delivered" in item for item in history), history
-        page.screenshot(path=str(artifacts / "mypage-confirmed.png"), full_page=True)
+        axe.shoot(page, "mypage-confirmed")
 
         cluster.patch("rentals", "kim-aquapure", {"spec": {"cancelled": True}})
         testkit.wait_for(
@@ -102,7 +103,7 @@ def test_the_page_shows_a_rental_and_its_change_after_a_reload(
         assert "Cancelled" in details and "Refunded" in details and "Returned" in details
         history = article.get_by_role("listitem").all_inner_texts()
         assert any("Rental Cancelled" in item for item in history), history
-        page.screenshot(path=str(artifacts / "mypage-cancelled.png"), full_page=True)
+        axe.shoot(page, "mypage-cancelled")
     finally:
         context.close()
 
@@ -112,7 +113,7 @@ def test_a_link_for_another_customer_shows_no_rentals_of_theirs(
     cluster: testkit.Cluster,
     gateway: testing.GatewayProcess,
     operator_factory: OperatorFactory,
-    artifacts: Path,
+    axe: Axe,
 ) -> None:
     operator = operator_factory(gateway)
     cluster.create(testkit.purifier("aquapure-300", stock=1))
@@ -126,7 +127,7 @@ def test_a_link_for_another_customer_shows_no_rentals_of_theirs(
         assert response is not None and response.status == 403
         assert page.get_by_role("heading", level=1).inner_text() == "Not yours"
         assert "lee-aquapure" not in page.content()
-        page.screenshot(path=str(artifacts / "mypage-forbidden.png"))
+        axe.shoot(page, "mypage-forbidden")
     finally:
         context.close()
 
@@ -136,7 +137,7 @@ def test_markup_that_people_wrote_is_shown_never_run(
     cluster: testkit.Cluster,
     gateway: testing.GatewayProcess,
     operator_factory: OperatorFactory,
-    artifacts: Path,
+    axe: Axe,
 ) -> None:
     """Hostile display names reach the page as text: no element, no script, no dialog."""
     operator = operator_factory(gateway)
@@ -148,7 +149,12 @@ def test_markup_that_people_wrote_is_shown_never_run(
     context = browser.new_context()
     page = context.new_page()
     dialogs: list[str] = []
-    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+    def dismiss(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", dismiss)
     try:
         response = page.goto(operator.mypage.page_link("park"))
         assert response is not None and response.status == 200
@@ -156,7 +162,7 @@ def test_markup_that_people_wrote_is_shown_never_run(
         assert page.locator('img, script:not([src="/static/mypage.js"]), iframe').count() == 0
         heading = page.get_by_role("article").get_by_role("heading", level=2).inner_text()
         assert heading == '<img src=x onerror="alert(1)"><script>alert(2)</script>Aqua'  # RLO dropped
-        page.screenshot(path=str(artifacts / "mypage-hostile.png"), full_page=True)
+        axe.shoot(page, "mypage-hostile")
     finally:
         context.close()
     assert dialogs == []

@@ -1,13 +1,13 @@
 """The customer web app in Debian's headless Chromium (Playwright): sign in, browse, apply with a bad
 field and then a good one, watch the rental move on MyPage without reloading by hand, cancel after
-the preview. No Content-Security-Policy violation on the way; screenshots in artifacts/.
+the preview. No Content-Security-Policy violation on the way; axe-core finds no serious or critical
+violation on any page (conftest's `axe`); screenshots in artifacts/.
 """
 
 from __future__ import annotations
 
 import re
 import urllib.parse
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +15,7 @@ import pytest
 from rental_devenv import testkit
 from rental_gateway import testing
 
-from .conftest import MyPageClient, MyPageFactory, OperatorFactory, token
+from .conftest import Axe, MyPageClient, MyPageFactory, OperatorFactory, token
 from .test_browser import browser  # noqa: F401  # the module's Chromium, shared
 
 pytestmark = pytest.mark.browser
@@ -36,7 +36,7 @@ def _phone(chromium: Any, locale: str) -> Any:
     return chromium.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, locale=locale)
 
 
-def _apply_with_a_bad_phone_first(page: Any, cluster: testkit.Cluster, url: str, artifacts: Path) -> Any:
+def _apply_with_a_bad_phone_first(page: Any, cluster: testkit.Cluster, url: str, axe: Axe) -> Any:
     """Fill the form with a bad phone (refused, next to the field), correct it, land on MyPage."""
     from playwright.sync_api import expect  # noqa: PLC0415
 
@@ -51,7 +51,7 @@ def _apply_with_a_bad_phone_first(page: Any, cluster: testkit.Cluster, url: str,
     expect(phone).to_have_attribute("aria-invalid", "true")
     assert "Enter a mobile number in international form" in page.locator("#phone-error").inner_text()
     expect(page.get_by_label("Contract term")).to_have_value("36")
-    page.screenshot(path=str(artifacts / "web-form-errors.png"), full_page=True)
+    axe.shoot(page, "web-form-errors")
     assert cluster.items("rentals") == []
 
     # Corrected: applied, and on MyPage.
@@ -68,7 +68,7 @@ def test_browse_apply_watch_it_delivered_and_cancel(
     cluster: testkit.Cluster,
     gateway: testing.GatewayProcess,
     operator_factory: OperatorFactory,
-    artifacts: Path,
+    axe: Axe,
 ) -> None:
     from playwright.sync_api import expect  # noqa: PLC0415
 
@@ -89,9 +89,12 @@ def test_browse_apply_watch_it_delivered_and_cancel(
         assert response is not None and response.status == 200
         assert page.url == url + path  # the token is no longer in the address
         assert page.get_by_role("heading", level=1).inner_text() == "AquaPure 300"
-        page.screenshot(path=str(artifacts / "web-purifier.png"), full_page=True)
+        axe.shoot(page, "web-purifier")
+        page.goto(f"{url}/shop")
+        axe.shoot(page, "web-catalog")
+        page.goto(url + path)
 
-        rental = _apply_with_a_bad_phone_first(page, cluster, url, artifacts)
+        rental = _apply_with_a_bad_phone_first(page, cluster, url, axe)
 
         # The rental moves to Confirmed and Delivered without a reload by the test.
         live = page.locator("#live")
@@ -108,18 +111,19 @@ def test_browse_apply_watch_it_delivered_and_cancel(
             what="a tracking number",
         )
         expect(page.get_by_role("article")).to_contain_text(tracking, timeout=10_000)
-        page.screenshot(path=str(artifacts / "web-mypage-live.png"), full_page=True)
+        axe.shoot(page, "web-mypage-live")
 
         # Cancel: the preview, then Cancelled, again without reloading.
         page.get_by_role("link", name=re.compile("^Cancel ")).click()
         expect(page.get_by_role("heading", level=1)).to_have_text("Cancel your rental")
         expect(page.locator(".effect")).to_contain_text("Every charge is refunded: 39,000 KRW")
-        page.screenshot(path=str(artifacts / "web-cancel.png"), full_page=True)
+        axe.shoot(page, "web-cancel")
         page.get_by_role("button", name="Yes, cancel this rental").click()
         page.wait_for_url(f"{url}/mypage/kim-minjun")
         expect(live.locator("[data-phase]")).to_have_attribute("data-phase", "Cancelled", timeout=60_000)
         expect(live.get_by_role("link", name=re.compile("^Cancel "))).to_have_count(0)
         assert (cluster.get("rentals", rental["metadata"]["name"]) or {})["spec"]["cancelled"] is True
+        axe.shoot(page, "web-mypage-cancelled")
         assert violations == []
     finally:
         context.close()
@@ -129,7 +133,7 @@ def test_the_pages_in_korean(
     browser: Any,  # noqa: F811
     cluster: testkit.Cluster,
     mypage_factory: MyPageFactory,
-    artifacts: Path,
+    axe: Axe,
 ) -> None:
     """The same pages for a Korean browser (no operator: the application stays Pending)."""
     mypage = mypage_factory()
@@ -141,20 +145,21 @@ def test_the_pages_in_korean(
         page.goto(f"{url}/signin?{urllib.parse.urlencode({'token': token('kim-minjun')})}")
         assert page.locator("html").get_attribute("lang") == "ko"
         assert "39,000원" in page.content()
-        page.screenshot(path=str(artifacts / "web-catalog-ko.png"), full_page=True)
+        axe.shoot(page, "web-catalog-ko")
         page.goto(url + path)
+        axe.shoot(page, "web-purifier-ko")
         page.locator("#phone").fill("010-1234")
         page.locator("#address").fill("서울특별시 강남구 테헤란로 1")
         page.locator("button[type=submit]").click()
         expect_error = page.locator("#phone-error")
         assert "+821012345678" in expect_error.inner_text()
-        page.screenshot(path=str(artifacts / "web-form-errors-ko.png"), full_page=True)
+        axe.shoot(page, "web-form-errors-ko")
         page.locator("#phone").fill("+821012345678")
         page.locator("button[type=submit]").click()
         page.wait_for_url(f"{url}/mypage/kim-minjun")
-        page.screenshot(path=str(artifacts / "web-mypage-ko.png"), full_page=True)
+        axe.shoot(page, "web-mypage-ko")
         page.locator("[data-cancel]").click()
         assert page.locator("html").get_attribute("lang") == "ko"
-        page.screenshot(path=str(artifacts / "web-cancel-ko.png"), full_page=True)
+        axe.shoot(page, "web-cancel-ko")
     finally:
         context.close()
