@@ -163,3 +163,49 @@ def test_the_pages_in_korean(
         axe.shoot(page, "web-cancel-ko")
     finally:
         context.close()
+
+
+def test_the_whole_story_in_korean(
+    browser: Any,  # noqa: F811
+    cluster: testkit.Cluster,
+    gateway: testing.GatewayProcess,
+    operator_factory: OperatorFactory,
+    axe: Axe,
+) -> None:
+    """A Korean browser: apply, watch it delivered, cancel with the preview in Korean, Cancelled."""
+    from playwright.sync_api import expect  # noqa: PLC0415
+
+    operator = operator_factory(gateway)
+    url = operator.mypage.url
+    path = _offer(cluster, operator.mypage, "아쿠아퓨어 300")
+    context = _phone(browser, "ko-KR")
+    page = context.new_page()
+    try:
+        query = urllib.parse.urlencode({"token": token("kim-minjun"), "next": path})
+        page.goto(f"{url}/signin?{query}")
+        assert page.locator("html").get_attribute("lang") == "ko"
+        page.locator("#name").fill("김민준")
+        page.locator("#phone").fill("+821012345678")
+        page.locator("#address").fill("서울특별시 강남구 테헤란로 1")
+        page.get_by_role("button", name="이 정수기 렌탈 신청하기").click()
+        page.wait_for_url(f"{url}/mypage/kim-minjun")
+        [rental] = cluster.items("rentals")
+        name = rental["metadata"]["name"]
+
+        live = page.locator("#live")
+        expect(live.locator("[data-phase]")).to_have_attribute("data-phase", "Confirmed", timeout=60_000)
+        testkit.wait_for(
+            lambda: cluster.phase("deliveries", name) == "Delivered", timeout=60, what="delivered"
+        )
+        expect(live.locator("[data-delivery]")).to_have_text("배송 완료", timeout=30_000)
+        axe.shoot(page, "web-mypage-live-ko")
+
+        page.locator("[data-cancel]").first.click()
+        expect(page.locator(".effect")).to_contain_text("39,000원 전액을 환불해 드립니다")
+        page.get_by_role("button", name="네, 렌탈을 취소합니다").click()
+        page.wait_for_url(f"{url}/mypage/kim-minjun")
+        expect(live.locator("[data-phase]")).to_have_attribute("data-phase", "Cancelled", timeout=60_000)
+        axe.shoot(page, "web-mypage-cancelled-ko")
+        assert (cluster.get("rentals", name) or {})["spec"]["cancelled"] is True
+    finally:
+        context.close()
