@@ -1,4 +1,4 @@
-"""Builds etcd, kube-apiserver and kube-controller-manager from Go modules, once, into a cache.
+"""Builds etcd, kube-apiserver and kube-controller-manager (and the node's binaries) from Go modules, once.
 
 Nothing can be downloaded from release sites where this project is developed, but the Go module proxy
 is reachable, and Kubernetes and etcd are ordinary Go modules. The wrapper modules in
@@ -6,7 +6,12 @@ is reachable, and Kubernetes and etcd are ordinary Go modules. The wrapper modul
 compiles them into a directory keyed by those pins, so a changed pin rebuilds and an unchanged one
 costs nothing. A cold build takes minutes, so it reports what it is doing and how far along it is.
 
-Called by `rental_devenv.controlplane` (and the `rental-controlplane build` command).
+The development node (`rental_devenv.node`) needs kubelet, kube-scheduler and kube-proxy from the same
+Kubernetes module (`tools/node/kube` pins the same version, which `ensure_node_binaries` checks) and
+containerd with its runc shim and `ctr` (`tools/node/containerd`); they are built separately, on demand,
+so the control plane alone never pays for them.
+
+Called by `rental_devenv.controlplane`, `rental_devenv.node` (and the `rental-controlplane build` command).
 """
 
 from __future__ import annotations
@@ -28,8 +33,10 @@ from pathlib import Path
 
 __all__ = [
     "Binaries",
+    "NodeBinaries",
     "cache_root",
     "ensure_binaries",
+    "ensure_node_binaries",
     "exclusive",
     "go_build",
     "go_env",
@@ -40,6 +47,8 @@ __all__ = [
 ]
 
 _SOURCES = Path(__file__).resolve().parent.parent / "controlplane"
+_NODE_SOURCES = Path(__file__).resolve().parent.parent / "node"
+_CONTAINERD = "github.com/containerd/containerd/v2"
 _PROGRESS_EVERY_SECONDS = 15.0
 
 
@@ -74,13 +83,23 @@ def _etcd_version() -> str:
     return required_version(_SOURCES / "etcd" / "go.mod", "go.etcd.io/etcd/server/v3")
 
 
-def _sources_digest() -> str:
+def _sources_digest(sources: Path = _SOURCES) -> str:
     digest = hashlib.sha256()
-    for path in sorted(_SOURCES.rglob("*")):
+    for path in sorted(sources.rglob("*")):
         if path.is_file() and path.suffix in {".go", ".mod", ".sum"}:
-            digest.update(path.relative_to(_SOURCES).as_posix().encode())
+            digest.update(path.relative_to(sources).as_posix().encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()[:10]
+
+
+@dataclass(frozen=True)
+class NodeBinaries:
+    kubelet: Path
+    kube_scheduler: Path
+    kube_proxy: Path
+    containerd: Path
+    containerd_shim_runc_v2: Path
+    ctr: Path
 
 
 def _log(message: str) -> None:
@@ -168,6 +187,19 @@ def exclusive(lock_path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _version_stamp(k8s: str) -> str:
+    """Without the stamp `/version` (and the kubelet's node status) reports `v0.0.0-master`."""
+    return " ".join(
+        f"-X k8s.io/component-base/version.{key}={value}"
+        for key, value in {
+            "gitVersion": k8s,
+            "gitMajor": "1",
+            "gitMinor": k8s.split(".")[1],
+            "gitTreeState": "clean",
+        }.items()
+    )
+
+
 def ensure_binaries() -> Binaries:
     """Return the cached binaries, building them first if this version has never been built here."""
     require_go("build the control plane")
@@ -189,25 +221,66 @@ def ensure_binaries() -> Binaries:
         staging = Path(tempfile.mkdtemp(prefix="building-", dir=target.parent))
         try:
             go_build(_SOURCES / "etcd", ["."], staging, "-s -w", f"etcd {etcd} (1/2)")
-            minor = k8s.split(".")[1]
-            stamp = " ".join(
-                f"-X k8s.io/component-base/version.{key}={value}"
-                for key, value in {
-                    "gitVersion": k8s,
-                    "gitMajor": "1",
-                    "gitMinor": minor,
-                    "gitTreeState": "clean",
-                }.items()
-            )
             go_build(
                 _SOURCES / "kube",
                 ["./cmd/kube-apiserver", "./cmd/kube-controller-manager"],
                 staging,
-                f"-s -w {stamp}",
+                f"-s -w {_version_stamp(k8s)}",
                 f"kube-apiserver and kube-controller-manager {k8s} (2/2)",
             )
             staging.rename(target)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         _log(f"control plane built in {time.monotonic() - started:.0f}s")
+    return binaries
+
+
+def ensure_node_binaries() -> NodeBinaries:
+    """kubelet, kube-scheduler, kube-proxy, containerd, its runc shim and ctr, built once per pin set."""
+    require_go("build the development node")
+    k8s = kubernetes_version()
+    node_k8s = required_version(_NODE_SOURCES / "kube" / "go.mod", "k8s.io/kubernetes")
+    if node_k8s != k8s:
+        raise RuntimeError(
+            f"tools/node/kube pins k8s.io/kubernetes {node_k8s} but the control plane runs {k8s}:"
+            " the node must be built from the same module version"
+        )
+    containerd = required_version(_NODE_SOURCES / "containerd" / "go.mod", _CONTAINERD)
+    target = cache_root() / "bin" / f"node-k8s-{k8s}-containerd-{containerd}-{_sources_digest(_NODE_SOURCES)}"
+    binaries = NodeBinaries(
+        kubelet=target / "kubelet",
+        kube_scheduler=target / "kube-scheduler",
+        kube_proxy=target / "kube-proxy",
+        containerd=target / "containerd",
+        containerd_shim_runc_v2=target / "containerd-shim-runc-v2",
+        ctr=target / "ctr",
+    )
+    if all(p.exists() for p in vars(binaries).values()):
+        return binaries
+    with exclusive(cache_root() / "build.lock"):
+        if all(p.exists() for p in vars(binaries).values()):
+            return binaries
+        started = time.monotonic()
+        _log(f"building the node (Kubernetes {k8s}, containerd {containerd}) into {target}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix="building-", dir=target.parent))
+        try:
+            go_build(
+                _NODE_SOURCES / "containerd",
+                [f"{_CONTAINERD}/cmd/{name}" for name in ("containerd", "containerd-shim-runc-v2", "ctr")],
+                staging,
+                f"-s -w -X {_CONTAINERD}/version.Version={containerd}",
+                f"containerd, containerd-shim-runc-v2 and ctr {containerd} (1/2)",
+            )
+            go_build(
+                _NODE_SOURCES / "kube",
+                ["./cmd/kubelet", "./cmd/kube-scheduler", "./cmd/kube-proxy"],
+                staging,
+                f"-s -w {_version_stamp(k8s)}",
+                f"kubelet, kube-scheduler and kube-proxy {k8s} (2/2)",
+            )
+            staging.rename(target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        _log(f"node built in {time.monotonic() - started:.0f}s")
     return binaries

@@ -11,7 +11,12 @@ it forwards a request to an extension API server (a separate CA, as Kubernetes r
 ordinary client certificate can pose as the front proxy); and serving certificates for those extension
 servers, each with a CA of its own that the APIService's caBundle names (`issue_serving`).
 
-Called by `rental_devenv.controlplane` and `rental_devenv.adapter`.
+The development node (`rental_devenv.node`) adds client certificates from the cluster CA for the kubelet
+(`system:node:<name>` in `system:nodes`, which the Node authorizer recognises), kube-proxy, kube-scheduler
+and the API server's own client for kubelets (`ensure_client`), and asks for the node's address in the
+API server's serving certificate (`ensure_pki(..., addresses=...)`).
+
+Called by `rental_devenv.controlplane`, `rental_devenv.node` and `rental_devenv.adapter`.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-__all__ = ["FRONT_PROXY_CLIENT", "PKI", "Serving", "ensure_pki", "issue_serving"]
+__all__ = ["FRONT_PROXY_CLIENT", "PKI", "Serving", "ensure_client", "ensure_pki", "issue_serving"]
 
 _VALIDITY = datetime.timedelta(days=365)
 # The name kube-apiserver's front-proxy client certificate carries (--requestheader-allowed-names).
@@ -131,8 +136,12 @@ def _pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
-def ensure_pki(directory: Path) -> PKI:
-    """Create the CA, serving, admin and service-account material in `directory` unless present."""
+def ensure_pki(directory: Path, *, addresses: tuple[str, ...] = ()) -> PKI:
+    """Create the CA, serving, admin and service-account material in `directory` unless present.
+
+    `addresses`: extra IP addresses the API server's serving certificate must name (the node's); a
+    certificate without one of them is re-issued from the same CA, so existing kubeconfigs stay valid.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     pki = PKI(
         ca_cert=directory / "ca.crt",
@@ -154,7 +163,70 @@ def ensure_pki(directory: Path) -> PKI:
         _cluster_material(pki)
     if not pki.front_proxy_client_key.exists():
         _front_proxy_material(pki)
+    if addresses and not set(addresses) <= _ip_sans(pki.serving_cert):
+        _reissue_serving(pki, addresses)
     return pki
+
+
+def _ip_sans(cert_path: Path) -> set[str]:
+    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    try:
+        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return set()
+    return {str(address) for address in sans.get_values_for_type(x509.IPAddress)}
+
+
+def _load_ca(pki: PKI) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    ca = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
+    key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    return ca, key
+
+
+def _serving_sans(addresses: tuple[str, ...]) -> list[x509.GeneralName]:
+    names: list[x509.GeneralName] = [
+        x509.DNSName("localhost"),
+        x509.DNSName("kubernetes"),
+        x509.DNSName("kubernetes.default"),
+        x509.DNSName("kubernetes.default.svc"),
+        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+        # The first address of --service-cluster-ip-range: the in-cluster `kubernetes` Service.
+        x509.IPAddress(ipaddress.ip_address("10.0.0.1")),
+    ]
+    return names + [x509.IPAddress(ipaddress.ip_address(a)) for a in addresses if a not in {"127.0.0.1"}]
+
+
+def _reissue_serving(pki: PKI, addresses: tuple[str, ...]) -> None:
+    ca, ca_key = _load_ca(pki)
+    cert, key = _leaf(
+        ca, ca_key, "kube-apiserver", ExtendedKeyUsageOID.SERVER_AUTH, sans=_serving_sans(addresses)
+    )
+    _write_key(pki.serving_key, key)
+    pki.serving_cert.write_bytes(_pem(cert))
+
+
+def ensure_client(pki: PKI, name: str, *, common_name: str, organization: str = "") -> tuple[Path, Path]:
+    """A client certificate and key from the cluster CA (`<name>.crt`, `<name>.key` beside it)."""
+    cert_path, key_path = pki.ca_cert.parent / f"{name}.crt", pki.ca_cert.parent / f"{name}.key"
+    if cert_path.exists() and key_path.exists():
+        return cert_path, key_path
+    ca, ca_key = _load_ca(pki)
+    key = ec.generate_private_key(ec.SECP256R1())
+    attributes = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization)] if organization else []
+    subject = x509.Name([*attributes, x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    cert = _issue(
+        subject=subject,
+        key=key,
+        issuer=ca.subject,
+        issuer_key=ca_key,
+        is_ca=False,
+        usages=[ExtendedKeyUsageOID.CLIENT_AUTH],
+        sans=[],
+    )
+    _write_key(key_path, key)
+    cert_path.write_bytes(_pem(cert))
+    return cert_path, key_path
 
 
 def _front_proxy_material(pki: PKI) -> None:
@@ -208,15 +280,7 @@ def _cluster_material(pki: PKI) -> None:
         issuer_key=ca_key,
         is_ca=False,
         usages=[ExtendedKeyUsageOID.SERVER_AUTH],
-        sans=[
-            x509.DNSName("localhost"),
-            x509.DNSName("kubernetes"),
-            x509.DNSName("kubernetes.default"),
-            x509.DNSName("kubernetes.default.svc"),
-            x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-            # The first address of --service-cluster-ip-range: the in-cluster `kubernetes` Service.
-            x509.IPAddress(ipaddress.ip_address("10.0.0.1")),
-        ],
+        sans=_serving_sans(()),
     )
 
     admin_key = ec.generate_private_key(ec.SECP256R1())

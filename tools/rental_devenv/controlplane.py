@@ -7,6 +7,11 @@ certificates, etcd data, component logs, `kubeconfig`, and `state.json` (ports a
 separate `rental-controlplane down` can stop what `up` started). Components can be stopped and started
 one at a time, which the chaos tests use to restart etcd and the API server.
 
+With a development node (`rental_devenv.node`), `address` is the node's private address instead of
+127.0.0.1: pods cannot reach loopback, so the API server binds and advertises that address (the
+`kubernetes` Service's endpoint), authorizes kubelets with the Node authorizer and talks to them with
+a client certificate of its own. Without a node nothing changes.
+
 Called by `rental_devenv.cli` and by the pytest fixtures in `tests/conftest.py`.
 """
 
@@ -70,6 +75,7 @@ class ControlPlane:
 
     directory: Path
     tie_to_parent: bool = True
+    address: str = "127.0.0.1"
     ports: dict[str, int] = field(default_factory=dict)
     pids: dict[str, int] = field(default_factory=dict)
     startup_seconds: dict[str, float] = field(default_factory=dict)
@@ -77,7 +83,9 @@ class ControlPlane:
 
     @property
     def _pki(self) -> certs.PKI:
-        return certs.ensure_pki(self.directory / "pki")
+        if self.address == "127.0.0.1":
+            return certs.ensure_pki(self.directory / "pki")
+        return certs.ensure_pki(self.directory / "pki", addresses=(self.address,))
 
     # -- paths ------------------------------------------------------------------------------------------
     @property
@@ -86,7 +94,7 @@ class ControlPlane:
 
     @property
     def server(self) -> str:
-        return f"https://127.0.0.1:{self.ports['apiserver']}"
+        return f"https://{self.address}:{self.ports['apiserver']}"
 
     @property
     def etcd_url(self) -> str:
@@ -104,7 +112,13 @@ class ControlPlane:
     def load(cls, directory: Path) -> ControlPlane:
         """The control plane a previous `up` recorded in `directory` (for `down` and `status`)."""
         state = json.loads((directory / "state.json").read_text())
-        return cls(directory=directory, tie_to_parent=False, ports=state["ports"], pids=state["pids"])
+        return cls(
+            directory=directory,
+            tie_to_parent=False,
+            address=state.get("address", "127.0.0.1"),
+            ports=state["ports"],
+            pids=state["pids"],
+        )
 
     def start(self) -> None:
         build.ensure_binaries()
@@ -201,7 +215,7 @@ class ControlPlane:
 
     def _apiserver_args(self) -> list[str]:
         pki = self._pki
-        return [
+        args = [
             f"--etcd-servers={self.etcd_url}",
             f"--secure-port={self.ports['apiserver']}",
             "--bind-address=127.0.0.1",
@@ -235,6 +249,26 @@ class ControlPlane:
             f"--proxy-client-cert-file={pki.front_proxy_client_cert}",
             f"--proxy-client-key-file={pki.front_proxy_client_key}",
         ]
+        if self.address == "127.0.0.1":
+            return args
+        kubelet_cert, kubelet_key = certs.ensure_client(
+            pki,
+            "apiserver-kubelet-client",
+            common_name="kube-apiserver-kubelet-client",
+            organization="system:masters",
+        )
+        node_args = {
+            "--bind-address": self.address,
+            "--advertise-address": self.address,
+            # The default (lease) reconciler keeps the `kubernetes` Service pointing at the node address.
+            "--endpoint-reconciler-type": "lease",
+            "--authorization-mode": "Node,RBAC",
+            "--kubelet-client-certificate": str(kubelet_cert),
+            "--kubelet-client-key": str(kubelet_key),
+            "--kubelet-preferred-address-types": "InternalIP",
+        }
+        kept = [a for a in args if a.split("=", 1)[0] not in node_args]
+        return kept + [f"{flag}={value}" for flag, value in node_args.items()]
 
     def _controller_manager_args(self) -> list[str]:
         pki = self._pki
@@ -349,7 +383,8 @@ class ControlPlane:
         self.kubeconfig.chmod(0o600)
 
     def _save_state(self) -> None:
-        self._state_file.write_text(json.dumps({"ports": self.ports, "pids": self.pids}, indent=2))
+        state = {"ports": self.ports, "pids": self.pids, "address": self.address}
+        self._state_file.write_text(json.dumps(state, indent=2))
 
 
 def _kill_hard(pid: int) -> None:
