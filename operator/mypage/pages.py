@@ -207,6 +207,46 @@ def _phase(t: _Words, phase: str | None) -> str:
     return f'<span class="phase{tone}">{_escape(humanize(phase, t.language))}</span>'
 
 
+# The operator's own words for its steps (`reconcilers.rentals` and `contract`), kept in English in the
+# status (for `kubectl`, Events and automation) and shown in the customer's language when they are
+# one of these fixed sentences; anything else (a partner's reason, a message with figures) is shown as
+# written.
+OPERATOR_MESSAGES: Final = frozenset(
+    {
+        i18n.N_("application received"),
+        i18n.N_("a unit is reserved; taking payment"),
+        i18n.N_("paid; delivery started"),
+        i18n.N_(
+            "the payment system is busy; the unit stays reserved and the fee will be charged automatically"
+        ),
+        i18n.N_("delivery shipping"),
+        i18n.N_("delivery delivered"),
+        i18n.N_("delivery cancelled"),
+        i18n.N_("delivery returning"),
+        i18n.N_("delivery returned"),
+        i18n.N_("monthly fee charged"),
+        i18n.N_("the last period is paid; the unit becomes yours when the term ends"),
+        i18n.N_("the early-termination fee was charged"),
+        i18n.N_("every month is paid and the term is over: the unit is now yours"),
+        i18n.N_("cancelled by the customer: refunding, stopping delivery, releasing the unit"),
+        i18n.N_(
+            "cancelled by the customer within the withdrawal period: "
+            "refunding every charge, stopping delivery"
+        ),
+        i18n.N_("cancelled by the customer; everything was undone"),
+        i18n.N_("cancelled by the customer; billing stopped and the unit was collected"),
+        i18n.N_("ended for non-payment; the unit was collected"),
+    }
+)
+
+
+def _said(t: _Words, message: str | None) -> str:
+    """An operator message for the page: in the page's language when it is one of the fixed ones."""
+    if message in OPERATOR_MESSAGES:
+        return _escape(i18n.messages(t.language).gettext(message))
+    return _shown(message)
+
+
 def _shown(*values: str | None) -> str:
     """The first value that still says something once cleaned (a name of only invisible characters
     does not), escaped; empty if none does."""
@@ -302,12 +342,12 @@ def _rental(t: _Words, index: int, rental: projection.Rental, now: float) -> str
         (t("updated"), _time(t, rental.updated_at)),
     ]
     details = "".join(f"<dt>{label}</dt><dd>{value}</dd>" for label, value in rows)
-    message = f'<p class="message">{text}</p>' if (text := _shown(rental.message)) else ""
+    message = f'<p class="message">{text}</p>' if (text := _said(t, rental.message)) else ""
     if rental.history:
         entries = "".join(
             f"<li>{_time(t, entry.at)}: {t(_ENTRY_KINDS.get(entry.kind, 'entry_rental'))} "
             f"{_phase(t, entry.phase)}"
-            + (f' <span class="message">\u2014 {text}</span>' if (text := _shown(entry.message)) else "")
+            + (f' <span class="message">\u2014 {text}</span>' if (text := _said(t, entry.message)) else "")
             + "</li>"
             for entry in rental.history
         )
