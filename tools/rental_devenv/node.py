@@ -350,15 +350,25 @@ def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return result
 
 
-def setup_interface() -> None:
-    """The node's interface with ADDRESS (idempotent): where pods meet the API server and the gateway."""
+def setup_interface(*, wait_seconds: float = 0.0) -> None:
+    """Create the node's interface with ADDRESS: where pods meet the API server and the gateway.
+
+    One node per machine: while the interface exists another node runs (a test session, `up --node`),
+    so wait up to `wait_seconds` for it to go, then refuse rather than share or tear down its address.
+    """
+    deadline = time.monotonic() + wait_seconds
+    while _ip("link", "show", INTERFACE, check=False).returncode == 0:
+        if time.monotonic() >= deadline:
+            raise NodeError(
+                f"{INTERFACE} exists: another development node runs on this machine"
+                " (`rental-controlplane down` stops one started by `up --node`)"
+            )
+        time.sleep(2)
     # Kernels built without the dummy driver (this machine's) still have bridges: a bridge without
     # ports holds a local address just as well.
-    absent = _ip("link", "show", INTERFACE, check=False).returncode != 0
-    if absent and _ip("link", "add", INTERFACE, "type", "dummy", check=False).returncode != 0:
+    if _ip("link", "add", INTERFACE, "type", "dummy", check=False).returncode != 0:
         _ip("link", "add", INTERFACE, "type", "bridge")
-    if f" {ADDRESS}/" not in _ip("-4", "addr", "show", "dev", INTERFACE).stdout:
-        _ip("addr", "add", f"{ADDRESS}/32", "dev", INTERFACE)
+    _ip("addr", "add", f"{ADDRESS}/32", "dev", INTERFACE)
     _ip("link", "set", INTERFACE, "up")
 
 
@@ -464,7 +474,10 @@ def _free_port() -> int:
 
 def _kubepods_cgroups() -> list[Path]:
     found = []
-    for hierarchy in _CGROUP_ROOT.iterdir() if _CGROUP_ROOT.exists() else []:
+    # cgroup v1 has one hierarchy per controller (/sys/fs/cgroup/memory/kubepods, ...); cgroup v2 one
+    # tree (/sys/fs/cgroup/kubepods).
+    hierarchies = [_CGROUP_ROOT, *_CGROUP_ROOT.iterdir()] if _CGROUP_ROOT.exists() else []
+    for hierarchy in hierarchies:
         top = hierarchy / "kubepods"
         if top.is_dir():
             found += [top, *(path for path in top.rglob("*") if path.is_dir())]
