@@ -38,11 +38,13 @@ def _rental(name: str, purifier: str, *, customer: str, months: int) -> dict[str
         "spec": {
             "purifier": purifier,
             "months": months,
+            # English texts, which the assertions read (the Korean ones: the notifications' unit tests).
             "customer": {
                 "id": customer,
                 "name": "김민준",
                 "phone": PHONE,
                 "address": "서울 강남구 테헤란로 12",
+                "language": "en",
             },
         },
     }
