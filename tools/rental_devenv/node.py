@@ -586,6 +586,20 @@ class Node:
         """Import a saved image (`save_image`) into containerd's `k8s.io` namespace, where the CRI looks."""
         self._import(archive)
 
+    def tag_image(self, source: str, target: str) -> None:
+        """Give an imported image a second tag (a "new" image for `helm upgrade`, with no rebuild)."""
+        result = self._ctr("images", "tag", "--force", source, target)
+        if result.returncode != 0:
+            raise NodeError(f"ctr images tag {source} {target} failed: {result.stderr.strip()}")
+
+    def kill_container(self, container_id: str, signal_name: str = "SIGKILL") -> None:
+        """Send a signal to a container's task, as the kernel's OOM killer or an operator's `kill -9`
+        would: `container_id` as the pod's status gives it, with or without `containerd://`."""
+        task = container_id.removeprefix("containerd://")
+        result = self._ctr("tasks", "kill", "--signal", signal_name, task, timeout=30)
+        if result.returncode != 0:
+            raise NodeError(f"ctr tasks kill {task} failed: {result.stderr.strip()}")
+
     def stop(self) -> list[str]:
         """Stop everything and undo what the node changed on the host; returns what could not be undone."""
         problems: list[str] = []
