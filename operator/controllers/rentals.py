@@ -246,7 +246,7 @@ def _owned(body: dict[str, Any], resource: Any, name: str, spec: dict[str, Any])
         "metadata": {
             "name": name,
             "namespace": metadata["namespace"],
-            "labels": {"rental.purifier.io/rental": metadata["name"]},
+            "labels": {"rental.purifier.io/rental": rentals.rental_label(metadata["name"])},
             "ownerReferences": [
                 {
                     "apiVersion": RESOURCE.api_version,

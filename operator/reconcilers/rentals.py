@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import hashlib
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
@@ -64,6 +65,7 @@ __all__ = [
     "is_resting",
     "payment_mismatch",
     "payment_name",
+    "rental_label",
 ]
 
 # Held while the rental may have something to undo (a reserved unit, a charge, a shipment), so that
@@ -275,6 +277,23 @@ def _suffixed(rental_name: str, suffix: str) -> str:
         return rental_name + suffix
     digest = hashlib.sha256(rental_name.encode()).hexdigest()[:10]
     return f"{rental_name[: _MAX_NAME - len(suffix) - 11].rstrip('.-')}-{digest}{suffix}"
+
+
+_LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
+_MAX_LABEL_VALUE = 63
+
+
+def rental_label(rental_name: str) -> str:
+    """The value of the `rental.purifier.io/rental` label on a rental's Payments and Delivery.
+
+    The rental's name when it fits a label value (at most 63 characters); a longer name (a DNS
+    subdomain may have 253) is cut and a digest of it appended, so the label never stops a charge
+    or a shipment from being created, and stays distinct per rental.
+    """
+    if len(rental_name) <= _MAX_LABEL_VALUE and _LABEL_VALUE.fullmatch(rental_name):
+        return rental_name
+    digest = hashlib.sha256(rental_name.encode()).hexdigest()[:10]
+    return f"{rental_name[: _MAX_LABEL_VALUE - 11].rstrip('.-_')}-{digest}"
 
 
 def idempotency_key(rental: api_rental.Rental) -> str:

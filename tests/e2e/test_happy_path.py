@@ -126,3 +126,20 @@ def test_a_declined_payment_rejects_the_rental_and_releases_the_unit(
     )
     assert [p["status"] for p in gateway.ledger()["payments"]] == ["declined"]
     assert cluster.get("deliveries", "park") is None
+
+
+def test_a_rental_with_a_long_name_is_charged_and_shipped(
+    cluster: testkit.Cluster, gateway: testing.GatewayProcess, operator_factory: Any
+) -> None:
+    """A Rental's name may be a DNS subdomain of up to 253 characters; a label value only 63. The
+    `rental.purifier.io/rental` label on its Payment and Delivery must not stop either being created."""
+    operator_factory(gateway)
+    cluster.create(testkit.purifier("aqua", stock=1))
+    name = "kim-minjun." + "aquapure-300-countertop." * 5 + "seoul"  # 136 characters
+    cluster.create(testkit.rental(name, "aqua"))
+    testkit.wait_for(lambda: cluster.phase("deliveries", name) == "Delivered", timeout=60, what="delivered")
+    assert cluster.phase("rentals", name) == "Confirmed"
+    [payment] = cluster.items("payments")
+    label = payment["metadata"]["labels"]["rental.purifier.io/rental"]
+    assert len(label) <= 63 and label.startswith("kim-minjun.aquapure")
+    assert (cluster.get("deliveries", name) or {})["metadata"]["labels"]["rental.purifier.io/rental"] == label

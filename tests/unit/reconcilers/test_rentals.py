@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import re
 from typing import Any
 
 import pytest
@@ -1979,3 +1980,14 @@ def test_a_paid_rental_facing_a_stranger_delivery_ships_nothing() -> None:
     settled = _rental(plan.status.model_dump(by_alias=True, mode="json"))
     (action,) = rentals.decide(_facts(settled, payment=_payment("Approved", transaction="tx-1"))).actions
     assert isinstance(action, rentals.CreateDelivery)
+
+
+def test_the_rental_label_is_the_name_or_a_valid_digest_of_a_long_one() -> None:
+    assert rentals.rental_label("kim") == "kim"
+    assert rentals.rental_label("a" * 63) == "a" * 63
+    long_names = ["a" * 64, "b." * 100 + "c", "x" * 200 + "-y"]
+    labels = {rentals.rental_label(name) for name in long_names}
+    assert len(labels) == 3
+    for label in labels:
+        assert len(label) <= 63
+        assert re.fullmatch(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?", label), label
