@@ -135,17 +135,6 @@ def _with_payment(facts: rentals.Facts, body: dict[str, Any] | None, period: int
     return dataclasses.replace(facts, **changes)
 
 
-def _period_of(facts: rentals.Facts, name: str) -> int | None:
-    """The period whose charge has `name` (None: the fee's), among the rental's."""
-    rental_name = facts.rental.metadata.name or ""
-    if name == rentals.fee_payment_name(rental_name):
-        return None
-    for period in range(1, api_payment.MAX_PERIOD + 1):
-        if name == rentals.payment_name(rental_name, period):
-            return period
-    raise ValueError(f"{name!r} names no charge of rental {rental_name!r}")
-
-
 def _payment_named(facts: rentals.Facts, name: str) -> api_payment.Payment:
     """The rental's own charge a decision named (its refund, retry or deletion is meant for it)."""
     for payment in (facts.payment, *facts.charges.values(), facts.fee):
@@ -344,7 +333,7 @@ def _execute(
             patched = _flag(
                 ctx, ctx.payments, api_payment.RESOURCE, decided_on, name=payment_name, flag="refund"
             )
-            return body, _with_payment(facts, patched, _period_of(facts, payment_name))
+            return body, _with_payment(facts, patched, decided_on.spec.period)
         case rentals.RetryCharge(payment=payment_name, attempt=attempt):
             decided_on = _payment_named(facts, payment_name)
             patched = _set_spec(
@@ -355,7 +344,7 @@ def _execute(
                 name=payment_name,
                 spec={"attempt": attempt},
             )
-            return body, _with_payment(facts, patched, _period_of(facts, payment_name))
+            return body, _with_payment(facts, patched, decided_on.spec.period)
         case rentals.DeletePayment(payment=payment_name):
             decided_on = _payment_named(facts, payment_name)
             ctx.kube.delete(
@@ -363,7 +352,7 @@ def _execute(
                 {"metadata": {"namespace": namespace, "name": payment_name, "uid": decided_on.metadata.uid}},
             )
             ctx.payments.forget({"metadata": {"namespace": namespace, "name": payment_name}})
-            period = _period_of(facts, payment_name)
+            period = decided_on.spec.period
             if period == 1:
                 return body, dataclasses.replace(facts, payment=None)
             return body, dataclasses.replace(

@@ -208,8 +208,8 @@ def cancellation(rental: Rental, now: float) -> Cancellation | None:
     The operator's rule (`reconcilers.billing.preview`): within the withdrawal window, every charge
     is refunded; later, the paid months stay paid and a fee is due for the unpaid rest of the
     mandatory period. The status carries the window's end (delivery plus the operator's
-    `RENTAL_WITHDRAWAL_PERIOD`), so the preview compares with that end and a zero window, and MyPage
-    needs no setting of its own that could disagree with the operator's.
+    `RENTAL_WITHDRAWAL_PERIOD`), so MyPage needs no setting of its own that could disagree with the
+    operator's.
     """
     terms = rental.billing
     if terms is None or rental.phase not in IN_FORCE:
@@ -221,9 +221,8 @@ def cancellation(rental: Rental, now: float) -> Cancellation | None:
         mandatory_months=terms.mandatory_months,
         percent=terms.early_termination_percent,
         periods_paid=terms.periods_paid,
-        delivered_at=None if ends is None else datetime.datetime.fromtimestamp(ends, datetime.UTC),
+        withdrawal_ends_at=None if ends is None else datetime.datetime.fromtimestamp(ends, datetime.UTC),
         now=datetime.datetime.fromtimestamp(now, datetime.UTC),
-        withdrawal_window=datetime.timedelta(0),
     )
     return Cancellation(str(preview.ending), preview.refund, preview.fee)
 

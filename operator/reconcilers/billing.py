@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import enum
 from collections.abc import Sequence
 
 from dateutil import relativedelta
 
+from rental_operator.api import rental as api_rental
+
 __all__ = [
     "Cycle",
-    "Ending",
     "Preview",
     "attempt_key",
     "dunning_attempt_at",
@@ -35,6 +35,7 @@ __all__ = [
     "period_key",
     "preview",
     "term_ends_at",
+    "withdrawal_ends_at",
 ]
 
 
@@ -102,30 +103,25 @@ def early_termination_fee(*, monthly_fee: int, mandatory_months: int, percent: i
     return monthly_fee * remaining * percent // 100
 
 
-def is_withdrawable(
-    *, delivered_at: datetime.datetime | None, now: datetime.datetime, window: datetime.timedelta
-) -> bool:
-    """Whether a cancellation now is a withdrawal (everything refunded): before delivery, or within the
-    withdrawal period after it (distance selling's cooling-off period)."""
-    return delivered_at is None or now < delivered_at + window
+def withdrawal_ends_at(
+    delivered_at: datetime.datetime | None, window: datetime.timedelta
+) -> datetime.datetime | None:
+    """When the withdrawal window (distance selling's cooling-off period) closes: `window` after
+    delivery; None before delivery, when a cancellation is a withdrawal whenever it comes."""
+    return None if delivered_at is None else delivered_at + window
 
 
-class Ending(enum.StrEnum):
-    """How a contract in force ends early; chosen once, when the cancellation is first decided."""
-
-    # Before delivery or within the withdrawal period: every charge is refunded.
-    WITHDRAWAL = "Withdrawal"
-    # Later: billing stops, paid periods stay paid, a fee inside the mandatory period.
-    TERMINATION = "Termination"
-    # The dunning schedule ran out: the unit is collected; nothing refunded, no fee.
-    NON_PAYMENT = "NonPayment"
+def is_withdrawable(*, ends_at: datetime.datetime | None, now: datetime.datetime) -> bool:
+    """Whether a cancellation now is a withdrawal (everything refunded): before delivery (`ends_at`
+    None), or before the withdrawal window closes."""
+    return ends_at is None or now < ends_at
 
 
 @dataclasses.dataclass(frozen=True)
 class Preview:
     """What cancelling now would do, in minor units of the rental's currency."""
 
-    ending: Ending
+    ending: api_rental.Ending
     refund: int
     fee: int
 
@@ -137,17 +133,17 @@ def preview(
     mandatory_months: int,
     percent: int,
     periods_paid: int,
-    delivered_at: datetime.datetime | None,
+    withdrawal_ends_at: datetime.datetime | None,
     now: datetime.datetime,
-    withdrawal_window: datetime.timedelta,
 ) -> Preview:
-    """The cancellation the customer would get now: a full refund, or the early-termination fee."""
-    if is_withdrawable(delivered_at=delivered_at, now=now, window=withdrawal_window):
-        return Preview(Ending.WITHDRAWAL, refund=paid_amount, fee=0)
+    """The cancellation the customer would get now: a full refund within the withdrawal window, else
+    the early-termination fee. The one rule the decisions apply and MyPage shows."""
+    if is_withdrawable(ends_at=withdrawal_ends_at, now=now):
+        return Preview(api_rental.Ending.WITHDRAWAL, refund=paid_amount, fee=0)
     fee = early_termination_fee(
         monthly_fee=monthly_fee, mandatory_months=mandatory_months, percent=percent, periods_paid=periods_paid
     )
-    return Preview(Ending.TERMINATION, refund=0, fee=fee)
+    return Preview(api_rental.Ending.TERMINATION, refund=0, fee=fee)
 
 
 def period_key(rental_uid: str, period: int) -> str:

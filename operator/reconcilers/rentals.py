@@ -27,7 +27,6 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import hashlib
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
@@ -264,36 +263,35 @@ _MAX_NAME = 253
 
 def payment_name(rental_name: str, period: int) -> str:
     """The name of the Payment of the rental's billing period `period` (1: charged at application)."""
-    return _suffixed(rental_name, f"-p{period}")
+    return _fitted(rental_name, _MAX_NAME, suffix=f"-p{period}")
 
 
 def fee_payment_name(rental_name: str) -> str:
     """The name of the Payment of the rental's early-termination fee."""
-    return _suffixed(rental_name, "-fee")
+    return _fitted(rental_name, _MAX_NAME, suffix="-fee")
 
 
-def _suffixed(rental_name: str, suffix: str) -> str:
-    if len(rental_name) + len(suffix) <= _MAX_NAME:
-        return rental_name + suffix
-    digest = hashlib.sha256(rental_name.encode()).hexdigest()[:10]
-    return f"{rental_name[: _MAX_NAME - len(suffix) - 11].rstrip('.-')}-{digest}{suffix}"
-
-
-_LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
+# A label value has at most 63 characters; a Rental's name (a DNS subdomain, which a label value may
+# otherwise hold as it is) up to 253.
 _MAX_LABEL_VALUE = 63
 
 
 def rental_label(rental_name: str) -> str:
     """The value of the `rental.purifier.io/rental` label on a rental's Payments and Delivery.
 
-    The rental's name when it fits a label value (at most 63 characters); a longer name (a DNS
-    subdomain may have 253) is cut and a digest of it appended, so the label never stops a charge
-    or a shipment from being created, and stays distinct per rental.
+    The rental's name when it fits; a longer one is cut and a digest of it appended, so the label
+    never stops a charge or a shipment from being created, and stays distinct per rental.
     """
-    if len(rental_name) <= _MAX_LABEL_VALUE and _LABEL_VALUE.fullmatch(rental_name):
-        return rental_name
+    return _fitted(rental_name, _MAX_LABEL_VALUE)
+
+
+def _fitted(rental_name: str, limit: int, *, suffix: str = "") -> str:
+    """`rental_name` + `suffix` in at most `limit` characters: as it is when it fits, else the name cut
+    (never ending in a separator) with a digest of the whole name before the suffix."""
+    if len(rental_name) + len(suffix) <= limit:
+        return rental_name + suffix
     digest = hashlib.sha256(rental_name.encode()).hexdigest()[:10]
-    return f"{rental_name[: _MAX_LABEL_VALUE - 11].rstrip('.-_')}-{digest}"
+    return f"{rental_name[: limit - len(suffix) - 11].rstrip('.-')}-{digest}{suffix}"
 
 
 def idempotency_key(rental: api_rental.Rental) -> str:
@@ -888,12 +886,7 @@ def _run_contract(b: _Builder) -> contract.Step | None:
     folded = contract.fold(
         facts.terms, terms, months=b.rental.spec.months, payments=_charges_by_period(b), now=facts.now
     )
-    terms = folded.billing
-    if terms.withdrawal_ends_at is None and b.delivery_phase in _DELIVERED_ONCE:
-        delivered_at = facts.delivery.status.delivered_at if facts.delivery else None
-        terms = terms.model_copy(
-            update={"withdrawal_ends_at": (delivered_at or facts.now) + facts.terms.withdrawal}
-        )
+    terms = folded.billing.model_copy(update={"withdrawal_ends_at": _withdrawal_ends(b, folded.billing)})
     b.status.billing = terms
     for notice in folded.notices:
         b.billing_event(notice)
@@ -1001,31 +994,36 @@ def _ending(b: _Builder, deleting: bool) -> api_rental.Ending | None:
         if notice.phase == "Charged":
             b.billing_event(notice)
     terms = folded.billing.model_copy(update={"past_due": terms.past_due})
-    ends = terms.withdrawal_ends_at
-    if ends is None and b.delivery_phase in _DELIVERED_ONCE:
-        delivered_at = b.facts.delivery.status.delivered_at if b.facts.delivery else None
-        ends = (delivered_at or b.facts.now) + b.facts.terms.withdrawal
-    withdrawable = ends is None or b.facts.now < ends
-    ending = api_rental.Ending.WITHDRAWAL if withdrawable else api_rental.Ending.TERMINATION
-    fee = 0
-    if ending is api_rental.Ending.TERMINATION:
-        fee = billing.early_termination_fee(
-            monthly_fee=terms.monthly_fee,
-            mandatory_months=terms.mandatory_months,
-            percent=terms.early_termination_percent,
-            periods_paid=terms.periods_paid,
-        )
+    ends = _withdrawal_ends(b, terms)
+    cancelling = billing.preview(
+        paid_amount=terms.paid_amount,
+        monthly_fee=terms.monthly_fee,
+        mandatory_months=terms.mandatory_months,
+        percent=terms.early_termination_percent,
+        periods_paid=terms.periods_paid,
+        withdrawal_ends_at=ends,
+        now=b.facts.now,
+    )
     b.status.billing = terms.model_copy(
         update={
-            "ending": ending,
+            "ending": cancelling.ending,
             "ending_at": b.facts.now,
-            "fee_amount": fee or None,
+            "fee_amount": cancelling.fee or None,
             "withdrawal_ends_at": ends,
             "next_charge_at": None,
             "past_due": None,
         }
     )
-    return ending
+    return cancelling.ending
+
+
+def _withdrawal_ends(b: _Builder, terms: api_rental.Billing) -> datetime.datetime | None:
+    """When the rental's withdrawal window closes: as recorded, else from its delivery (seen now, or
+    only recorded: then from now, the earliest it can be known), else None (not delivered yet)."""
+    if terms.withdrawal_ends_at is not None or b.delivery_phase not in _DELIVERED_ONCE:
+        return terms.withdrawal_ends_at
+    delivered_at = b.facts.delivery.status.delivered_at if b.facts.delivery else None
+    return billing.withdrawal_ends_at(delivered_at or b.facts.now, b.facts.terms.withdrawal)
 
 
 def _cancel(b: _Builder, deleting: bool) -> _Builder:

@@ -6,6 +6,7 @@ import datetime
 
 import pytest
 
+from rental_operator.api import rental as api_rental
 from rental_operator.reconcilers import billing
 
 UTC = datetime.UTC
@@ -107,23 +108,23 @@ def test_the_fee_is_rounded_down_to_a_whole_minor_unit() -> None:
 
 def test_withdrawal_before_delivery_and_inside_the_window_only() -> None:
     delivered = _at(2027, 3, 1)
-    window = 14 * DAY
-    assert billing.is_withdrawable(delivered_at=None, now=delivered, window=window)
-    assert billing.is_withdrawable(delivered_at=delivered, now=delivered + 13 * DAY, window=window)
-    assert not billing.is_withdrawable(delivered_at=delivered, now=delivered + 14 * DAY, window=window)
+    ends = billing.withdrawal_ends_at(delivered, 14 * DAY)
+    assert ends == delivered + 14 * DAY
+    assert billing.withdrawal_ends_at(None, 14 * DAY) is None
+    assert billing.is_withdrawable(ends_at=None, now=delivered + 400 * DAY)  # not delivered yet
+    assert billing.is_withdrawable(ends_at=ends, now=delivered + 13 * DAY)
+    assert not billing.is_withdrawable(ends_at=ends, now=delivered + 14 * DAY)
 
 
 def test_the_preview_is_a_full_refund_within_the_window_else_the_fee() -> None:
     terms = {"paid_amount": 66_000, "monthly_fee": 33_000, "mandatory_months": 36, "percent": 10}
-    delivered = _at(2027, 3, 1)
-    early = billing.preview(
-        **terms, periods_paid=2, delivered_at=delivered, now=delivered + DAY, withdrawal_window=14 * DAY
-    )
-    assert early == billing.Preview(billing.Ending.WITHDRAWAL, refund=66_000, fee=0)
-    late = billing.preview(
-        **terms, periods_paid=2, delivered_at=delivered, now=delivered + 30 * DAY, withdrawal_window=14 * DAY
-    )
-    assert late == billing.Preview(billing.Ending.TERMINATION, refund=0, fee=33_000 * 34 // 10)
+    ends = _at(2027, 3, 15)
+    early = billing.preview(**terms, periods_paid=2, withdrawal_ends_at=ends, now=ends - DAY)
+    assert early == billing.Preview(api_rental.Ending.WITHDRAWAL, refund=66_000, fee=0)
+    late = billing.preview(**terms, periods_paid=2, withdrawal_ends_at=ends, now=ends + 16 * DAY)
+    assert late == billing.Preview(api_rental.Ending.TERMINATION, refund=0, fee=33_000 * 34 // 10)
+    before_delivery = billing.preview(**terms, periods_paid=2, withdrawal_ends_at=None, now=ends + 99 * DAY)
+    assert before_delivery.ending is api_rental.Ending.WITHDRAWAL
 
 
 def test_keys_are_derived_per_period_and_attempt() -> None:
