@@ -183,8 +183,9 @@ def _takeover(cluster: NodeCluster, kill: str) -> None:
         what="an operator pod's log naming the rental applied after the kill",
         interval=1,
     )
+    # A pod the Deployment just made for a deleted one may have no container status yet.
     restarts = {
-        p["metadata"]["name"]: p["status"]["containerStatuses"][0]["restartCount"]
+        p["metadata"]["name"]: (p["status"].get("containerStatuses") or [{}])[0].get("restartCount", 0)
         for p in _operator_pods(cluster)
     }
     print(
