@@ -96,12 +96,13 @@ def _active_operator_pod(cluster: NodeCluster) -> str:
     A replica writes its record a few seconds after it starts (seen in CI: none yet, seven seconds
     after `helm install` reported every Deployment Available), so the first look may find none.
     """
-    found: str = testkit.wait_for(
+    found = testkit.wait_for(
         lambda: _ranked_operator_pod(cluster),
         timeout=60,
         what="an operator pod in the peering records",
         interval=0.5,
     )
+    assert found is not None
     return found
 
 
