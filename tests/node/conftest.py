@@ -54,21 +54,35 @@ class NodeCluster:
         return helm.run(self.helm_binary, *args, kubeconfig=self.kubeconfig, timeout=timeout)
 
 
-@pytest.fixture(scope="module")
-def node_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeCluster]:
+def _skip_unless_possible() -> None:
     missing = _missing()
     if missing:
         if os.environ.get("CI"):
             pytest.fail(f"the node tests must run in CI: {missing}")
         pytest.skip(missing)
-    helm_binary = helm.ensure_helm()
+
+
+@pytest.fixture(scope="session")
+def operator_image_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The operator image this checkout builds, saved for containerd: once per session (about 30 s)."""
+    _skip_unless_possible()
     try:
         base = image.ensure_podman()
     except image.PodmanUnavailableError as error:
         pytest.fail(f"podman is required to build the images the node runs: {error}")
-    directory = tmp_path_factory.mktemp("node-controlplane")
+    directory = tmp_path_factory.mktemp("node-image")
     image.build(TAG, base_image=base, log=directory / "image-build.log")
-    archive = node.save_image(TAG, directory / "images")
+    return node.save_image(TAG, directory / "images")
+
+
+@pytest.fixture(scope="module")
+def node_cluster(
+    tmp_path_factory: pytest.TempPathFactory, operator_image_archive: Path
+) -> Iterator[NodeCluster]:
+    _skip_unless_possible()
+    helm_binary = helm.ensure_helm()
+    archive = operator_image_archive
+    directory = tmp_path_factory.mktemp("node-controlplane")
     plane = controlplane.ControlPlane(directory=directory / "plane", address=node.ADDRESS)
     the_node = node.Node(directory=directory / "plane" / "node", plane=plane)
     problems: list[str] = []
