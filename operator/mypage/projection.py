@@ -78,7 +78,8 @@ UNSETTLED: Final = frozenset({"Pending", "AwaitingPayment", "PaymentDeferred"})
 _T = TypeVar("_T", bound=tuple[Any, ...])
 
 # The packed numbers, in this order: the header; the account if the rental has a contract (flag
-# bit 0); the declined charge if it is past due (bit 1); one entry per history entry; then the
+# bit 0); the declined charge if it is past due (bit 1); one entry per history entry (bit 3: consecutive
+# seqs, the first packed once before them); then the
 # period and amount of each history entry that is a monthly receipt (Billing/Charged). Receipts
 # almost always repeat one amount (the monthly fee), so when they all do (bit 2) it is packed once
 # and each receipt is just its period: with a history of monthly receipts that is 1 byte each
@@ -90,11 +91,17 @@ _ACCOUNT: Final = struct.Struct(
 )  # paidAmount, periodsPaid, nextChargeAt, termEndsAt, withdrawalEndsAt
 _PAST_DUE: Final = struct.Struct("<BBII")  # period, attempts, since, nextAttemptAt
 _ENTRY: Final = struct.Struct("<IHI")  # seq, (kind, phase) code, at (Unix seconds)
+# The operator numbers history entries 1, 2, 3, … and cuts the oldest, so the seqs of a history are
+# almost always consecutive: then (bit 3) the first is packed once and each entry is its code and time,
+# 6 bytes instead of 10 (about 49 bytes a rental with twelve entries).
+_FIRST_SEQ: Final = struct.Struct("<I")
+_STEP: Final = struct.Struct("<HI")  # (kind, phase) code, at (Unix seconds)
 _RECEIPT: Final = struct.Struct("<BQ")  # period (0: unknown), amount (_NO_AMOUNT: unknown)
 _AMOUNT: Final = struct.Struct("<Q")  # the amount all receipts share
 _HAS_ACCOUNT: Final = 1
 _HAS_PAST_DUE: Final = 2
 _ONE_AMOUNT: Final = 4
+_CONSECUTIVE: Final = 8
 _NO_AMOUNT: Final = 2**64 - 1
 _RECEIPT_CODE: Final = ("Billing", "Charged")
 _MAX_CODES: Final = 65535
@@ -587,8 +594,7 @@ class Projection:
         entries = [entry for entry in status.get("history") or () if isinstance(entry, Mapping)]
         packed = bytearray(_HEADER.size)
         packed += account
-        start = len(packed)
-        packed += bytes(_ENTRY.size * len(entries))
+        steps: list[tuple[int, int, int]] = []
         receipts: list[tuple[int, int]] = []
         texts: list[str] = []
         updated = _seconds(metadata.get("creationTimestamp"))
@@ -598,7 +604,7 @@ class Projection:
             seq = entry.get("seq")
             seq = _in_range(seq, _SEQ_RANGE, f"{field}.seq") if isinstance(seq, int) else 0
             code = self._code(str(entry.get("kind") or "Rental"), str(entry.get("phase") or ""))
-            _ENTRY.pack_into(packed, start + index * _ENTRY.size, seq, code, at)
+            steps.append((seq, code, at))
             # Decided by the code, as `_view` decides, so the two agree even for a code the table
             # had no room for.
             if self._code_names[code] == _RECEIPT_CODE:
@@ -613,6 +619,15 @@ class Projection:
                 )
             texts.append(_text(entry.get("message")) or "")
             updated = max(updated, at)
+        first = steps[0][0] if steps else 0
+        if steps and all(seq == first + index for index, (seq, _, _) in enumerate(steps)):
+            flags |= _CONSECUTIVE
+            packed += _FIRST_SEQ.pack(first)
+            for _, code, at in steps:
+                packed += _STEP.pack(code, at)
+        else:
+            for step in steps:
+                packed += _ENTRY.pack(*step)
         if len({amount for _, amount in receipts}) == 1:
             flags |= _ONE_AMOUNT
             packed += _AMOUNT.pack(receipts[0][1]) + bytes(period for period, _ in receipts)
@@ -767,9 +782,20 @@ class Projection:
             )
         history: list[History] = []
         charges: list[Charge] = []
-        end = offset + count * _ENTRY.size
+        steps: Iterable[tuple[int, int, int]]
+        if flags & _CONSECUTIVE:
+            (first,) = _FIRST_SEQ.unpack_from(packed, offset)
+            offset += _FIRST_SEQ.size
+            end = offset + count * _STEP.size
+            steps = (
+                (first + index, code, at)
+                for index, (code, at) in enumerate(_STEP.iter_unpack(packed[offset:end]))
+            )
+        else:
+            end = offset + count * _ENTRY.size
+            steps = _ENTRY.iter_unpack(packed[offset:end])
         receipts = _receipts(packed, end, flags)
-        for index, (seq, code, at) in enumerate(_ENTRY.iter_unpack(packed[offset:end])):
+        for index, (seq, code, at) in enumerate(steps):
             kind, entered = self._code_names[code]
             history.append(History(seq, kind, entered, at, texts[index]))
             if (kind, entered) == _RECEIPT_CODE:
