@@ -64,6 +64,12 @@ def _diagnostics(cluster: NodeCluster) -> str:
 
 @pytest.fixture(scope="module")
 def installed(node_cluster: NodeCluster, gateway: testing.GatewayProcess) -> NodeCluster:
+    return install(node_cluster, gateway)
+
+
+def install(node_cluster: NodeCluster, gateway: testing.GatewayProcess, *values: Path) -> NodeCluster:
+    """`helm install` of `ci/default-values.yaml`, then `values` (files), with the imported image and
+    the gateway as every partner; returns once every Deployment is Available."""
     repository, tag = TAG.rsplit(":", 1)
     started = time.monotonic()
     node_cluster.helm(
@@ -75,6 +81,7 @@ def installed(node_cluster: NodeCluster, gateway: testing.GatewayProcess) -> Nod
         "--create-namespace",
         "--values",
         str(helm.CHART / "ci" / "default-values.yaml"),
+        *(argument for path in values for argument in ("--values", str(path))),
         "--set",
         f"image.repository={repository}",
         "--set",
