@@ -236,14 +236,57 @@ OPERATOR_MESSAGES: Final = frozenset(
         i18n.N_("cancelled by the customer; everything was undone"),
         i18n.N_("cancelled by the customer; billing stopped and the unit was collected"),
         i18n.N_("ended for non-payment; the unit was collected"),
+        i18n.N_("the payment system did not recover in time; the reservation was released"),
+        i18n.N_(
+            "cancelled by the customer after the withdrawal period: billing stopped; collecting the unit"
+        ),
+        i18n.N_(
+            "the monthly charge stayed unpaid after every retry: "
+            "the contract ends and the unit is collected; nothing is refunded"
+        ),
     }
+)
+
+# The operator's sentences that carry a value, as it writes them (`reconcilers.rentals`), and the
+# sentence shown instead: the frame in the page's language, the value as written (a partner's reason,
+# a purifier's name: nobody can translate those) or, for a fee, as money in the page's language.
+OPERATOR_PATTERNS: Final = (
+    (re.compile(r"payment declined: (?P<reason>.+)", re.DOTALL), i18n.N_("payment declined: {reason}")),
+    (re.compile(r"payment failed: (?P<reason>.+)", re.DOTALL), i18n.N_("payment failed: {reason}")),
+    (
+        re.compile(r"no Purifier named '(?P<purifier>[^']+)' in this namespace"),
+        i18n.N_("no Purifier named {purifier} in this namespace"),
+    ),
+    (
+        re.compile(r"every unit of (?P<purifier>\S+) is rented out"),
+        i18n.N_("every unit of {purifier} is rented out"),
+    ),
+    (
+        re.compile(
+            r"cancelled by the customer after the withdrawal period: billing stopped; collecting the unit"
+            r" and charging the early-termination fee of (?P<fee>[0-9]+) (?P<currency>[A-Z]{3})"
+        ),
+        i18n.N_(
+            "cancelled by the customer after the withdrawal period: billing stopped; collecting the unit"
+            " and charging the early-termination fee of {fee}"
+        ),
+    ),
 )
 
 
 def _said(t: _Words, message: str | None) -> str:
-    """An operator message for the page: in the page's language when it is one of the fixed ones."""
+    """An operator message for the page: in the page's language when it is one of the fixed ones or
+    of the patterns; anything else as written."""
     if message in OPERATOR_MESSAGES:
         return _escape(i18n.messages(t.language).gettext(message))
+    for pattern, sentence in OPERATOR_PATTERNS:
+        if message and (found := pattern.fullmatch(message)):
+            values = found.groupdict()
+            if "fee" in values:
+                values["fee"] = format_amount(int(values["fee"]), values.pop("currency"), t.language)
+            shown = {name: _shown(value) for name, value in values.items()}
+            if all(shown.values()):  # a value of only invisible characters: show the message as written
+                return html.escape(i18n.messages(t.language).gettext(sentence)).format_map(shown)
     return _shown(message)
 
 
