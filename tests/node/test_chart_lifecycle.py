@@ -3,9 +3,10 @@
 `test_chart_on_node` shows the pods Ready and a rental Confirmed; this module takes the same release
 (its `gateway` and `installed` fixtures, on a node of this module's own) through what an installed
 chart lives through, in this order: a rental Delivered and a call the chart's RBAC refuses, seen from
-inside the operator pod; the active operator pod deleted, then its container SIGKILLed, and a
-rental applied once the deleted pod is gone (or right after the SIGKILL) reconciled by a replica
-still running (time to takeover printed);
+inside the operator pod; the active operator pod deleted, then its container SIGKILLed, then frozen
+(SIGSTOP), and a rental applied once the deleted pod is gone (or right after the signal) reconciled
+by a replica still running: the standby, or for the SIGKILL the container the kubelet restarted at
+once (time to takeover printed);
 `helm upgrade` to a new image tag while 50 rentals flow, with MyPage polled through its Service's
 ClusterIP from the host (kube-proxy's rules lead there); `helm uninstall`, which stops everything but
 keeps the CRDs and the Rentals (`crds.keep`). Marked `node`.
@@ -179,6 +180,7 @@ def _takeover(cluster: NodeCluster, kill: str) -> None:
     _wait_phase(cluster, rentals, "before", "Confirmed", timeout=60)
     active = _active_operator_pod(cluster)
     standby = next(p["metadata"]["name"] for p in _operator_pods(cluster) if p["metadata"]["name"] != active)
+    restarted_before = _restart_count(cluster, active)
     started = time.monotonic()
     if kill == "delete":
         cluster.kubectl("delete", "pod", "-n", NAMESPACE, active, "--wait=false")
@@ -194,11 +196,17 @@ def _takeover(cluster: NodeCluster, kill: str) -> None:
         )
     else:
         pod = next(p for p in _operator_pods(cluster) if p["metadata"]["name"] == active)
-        cluster.node.kill_container(pod["status"]["containerStatuses"][0]["containerID"])
+        signal_name = "SIGSTOP" if kill == "sigstop" else "SIGKILL"
+        cluster.node.kill_container(pod["status"]["containerStatuses"][0]["containerID"], signal_name)
     stopped = time.monotonic() - started
     _apply_rental(rentals, "after")
     _wait_phase(cluster, rentals, "after", "Confirmed", timeout=90)
     takeover = time.monotonic() - started - stopped
+    if kill == "sigstop":
+        # The frozen process cannot log, so the standby's log is the only place the rental can show.
+        # Read it now: the liveness probe soon has the frozen container restarted, and the
+        # restarted (newest) replica then leads.
+        assert f"{rentals.namespace}/after" in _logs(cluster, standby), _logs(cluster, standby)[-3000:]
     # Which replica did it: the one whose log names the rental (its partner calls log the reference).
     by = testkit.wait_for(
         lambda: [
@@ -222,9 +230,27 @@ def _takeover(cluster: NodeCluster, kill: str) -> None:
     )
     if kill == "delete":
         assert active not in by
+    elif kill == "sigkill":
+        assert restarts.get(active) == restarted_before + 1, restarts
     else:
-        assert restarts.get(active) == 1, restarts
+        # Only the peering lifetime (15 s here) lets the standby act: the frozen replica's record
+        # stays until it expires.
+        assert standby in by and active not in by, by
+        testkit.wait_for(
+            lambda: _restart_count(cluster, active) > restarted_before,
+            timeout=120,
+            what=f"the frozen container of {active} restarted by its liveness probe",
+        )
+        frozen = time.monotonic() - started
+        print(f"[node] the frozen container restarted by its liveness probe {frozen:.1f}s after SIGSTOP")
     testkit.wait_for(lambda: _all_ready(cluster), timeout=120, what="both operator pods Ready again")
+
+
+def _restart_count(cluster: NodeCluster, pod: str) -> int:
+    for p in _operator_pods(cluster):
+        if p["metadata"]["name"] == pod:
+            return int((p["status"].get("containerStatuses") or [{}])[0].get("restartCount", 0))
+    return 0
 
 
 def test_the_active_operator_pod_deleted_the_work_goes_on(installed: NodeCluster) -> None:
@@ -233,6 +259,12 @@ def test_the_active_operator_pod_deleted_the_work_goes_on(installed: NodeCluster
 
 def test_the_active_operator_container_sigkilled_the_work_goes_on(installed: NodeCluster) -> None:
     _takeover(installed, "sigkill")
+
+
+def test_the_active_operator_frozen_the_standby_takes_over(installed: NodeCluster) -> None:
+    # SIGSTOP: the process is alive (no restart, the pod still Ready for a while) but does nothing,
+    # as a replica stuck on a lock or starved of CPU would be; its peering record goes stale.
+    _takeover(installed, "sigstop")
 
 
 class _Poller(threading.Thread):
