@@ -94,6 +94,8 @@ def node_cluster(
         print(f"\n[node] ready: {the_node.startup_seconds}")
         yield NodeCluster(plane=plane, node=the_node, helm_binary=helm_binary)
     finally:
-        problems = the_node.stop()
-        plane.stop()
+        try:
+            problems = the_node.stop()
+        finally:
+            plane.stop()
     assert not problems, "the node left traces on the host:\n" + "\n".join(problems)

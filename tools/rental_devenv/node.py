@@ -478,9 +478,10 @@ def _kubepods_cgroups() -> list[Path]:
     # tree (/sys/fs/cgroup/kubepods).
     hierarchies = [_CGROUP_ROOT, *_CGROUP_ROOT.iterdir()] if _CGROUP_ROOT.exists() else []
     for hierarchy in hierarchies:
-        top = hierarchy / "kubepods"
-        if top.is_dir():
-            found += [top, *(path for path in top.rglob("*") if path.is_dir())]
+        # The kubelet and containerd remove pod cgroups while this walks: os.walk skips a directory
+        # that vanished (rglob raised FileNotFoundError, which once failed a node's teardown half-way
+        # and left containerd and the control plane running).
+        found += [Path(directory) for directory, _, _ in os.walk(hierarchy / "kubepods")]
     return found
 
 
@@ -604,9 +605,12 @@ class Node:
         """Stop everything and undo what the node changed on the host; returns what could not be undone."""
         problems: list[str] = []
         for component in ("kube-proxy", "kube-scheduler", "kubelet"):
-            self._stop(component)
-        self._kill_pods()
-        self._stop("containerd")
+            problems += self._stop(component)
+        try:
+            self._kill_pods()
+        except OSError as error:  # whatever is left is counted below (cgroups, mounts)
+            problems.append(f"killing the pods' processes: {error}")
+        problems += self._stop("containerd")
         binaries_dir = self._record.get("binaries")
         if binaries_dir:
             for pid in _pids_of(Path(binaries_dir) / "containerd-shim-runc-v2"):
@@ -801,23 +805,33 @@ class Node:
             return bool(answer.status == 200)
 
     # -- stop helpers --
-    def _stop(self, component: str) -> None:
+    def _stop(self, component: str) -> list[str]:
+        """Stop one component (SIGTERM, then SIGKILL after 20 s); what could not be stopped, if anything.
+
+        Never raises: a component slow to die must not keep `stop` from undoing the rest (a
+        `TimeoutExpired` here once left containerd and a control plane running after a test module).
+        """
         pid = self.pids.pop(component, None)
         process = self._processes.pop(component, None)
         if pid is None or not _exe(pid).endswith("/" + component):
-            return
+            return []
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and _exe(pid):
             if process is not None and process.poll() is not None:
-                break
+                return []
             time.sleep(0.1)
-        else:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-            if process is not None:
-                process.wait(timeout=10)
+        if not _exe(pid):
+            return []
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and _exe(pid):
+            if process is not None and process.poll() is not None:
+                return []
+            time.sleep(0.1)
+        return [f"{component} (pid {pid}) still runs 30 s after SIGKILL"] if _exe(pid) else []
 
     @staticmethod
     def _kill_pods() -> None:
