@@ -17,7 +17,7 @@ __all__ = ["REQUESTS", "REQUEST_DURATION", "SKIPPED_OBJECTS"]
 
 REQUESTS: Final = prometheus_client.Counter(
     "rental_mypage_requests",
-    "MyPage HTTP requests answered, by status code (the kubelet's probes are not counted).",
+    "MyPage HTTP requests answered, by status code.",
     ["code"],
 )
 

@@ -327,16 +327,8 @@ async def _readyz(request: web.Request) -> web.Response:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-# The kubelet's probes name themselves `kube-probe/<version>`. They are not customers: counted, they
-# added about 0.6 requests/s per pod to the request rate the chart's HPA scales MyPage on (seen on the
-# node), a real share of a small target.
-_PROBE_AGENT: Final = "kube-probe/"
-
-
 @web.middleware
 async def _measure(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.headers.get("User-Agent", "").startswith(_PROBE_AGENT):
-        return await handler(request)
     started = time.perf_counter()
     code = 500
     try:

@@ -245,21 +245,6 @@ def test_requests_are_counted_by_code_and_timed(view: projection.Projection) -> 
     assert _sample("rental_mypage_request_duration_seconds_count") == before_count + 3
 
 
-def test_the_kubelets_probes_are_not_counted(view: projection.Projection) -> None:
-    before = _sample("rental_mypage_requests_total", {"code": "200"})
-    before_count = _sample("rental_mypage_request_duration_seconds_count")
-
-    async def test(client: test_utils.TestClient[Any, Any]) -> None:
-        for path in ("/healthz", "/readyz"):
-            response = await client.get(path, headers={"User-Agent": "kube-probe/1.37"})
-            assert response.status == 200
-        await client.get("/healthz", headers={"User-Agent": "curl/8.5.0"})  # anyone else is counted
-
-    _run(test, _app(view))
-    assert _sample("rental_mypage_requests_total", {"code": "200"}) == before + 1
-    assert _sample("rental_mypage_request_duration_seconds_count") == before_count + 1
-
-
 def test_the_public_port_serves_no_metrics(view: projection.Projection) -> None:
     async def test(client: test_utils.TestClient[Any, Any]) -> None:
         await client.get("/healthz")  # so there is something to count
