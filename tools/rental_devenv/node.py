@@ -815,23 +815,17 @@ class Node:
         process = self._processes.pop(component, None)
         if pid is None or not _exe(pid).endswith("/" + component):
             return []
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and _exe(pid):
-            if process is not None and process.poll() is not None:
+        for signal_number, seconds in ((signal.SIGTERM, 20), (signal.SIGKILL, 30)):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal_number)
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline and _exe(pid):
+                if process is not None and process.poll() is not None:
+                    return []
+                time.sleep(0.1)
+            if not _exe(pid):
                 return []
-            time.sleep(0.1)
-        if not _exe(pid):
-            return []
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and _exe(pid):
-            if process is not None and process.poll() is not None:
-                return []
-            time.sleep(0.1)
-        return [f"{component} (pid {pid}) still runs 30 s after SIGKILL"] if _exe(pid) else []
+        return [f"{component} (pid {pid}) still runs 30 s after SIGKILL"]
 
     @staticmethod
     def _kill_pods() -> None:
